@@ -1,0 +1,2 @@
+//! tickwatch book stage.
+#![deny(missing_docs)]

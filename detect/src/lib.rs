@@ -1,0 +1,2 @@
+//! tickwatch detect stage.
+#![deny(missing_docs)]

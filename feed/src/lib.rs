@@ -1,0 +1,4 @@
+//! tickwatch feed stage: capture sources and zero-copy decoders.
+#![deny(missing_docs)]
+
+pub mod testdata;

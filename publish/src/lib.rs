@@ -1,0 +1,2 @@
+//! tickwatch publish stage.
+#![deny(missing_docs)]
