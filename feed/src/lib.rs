@@ -1,4 +1,6 @@
 //! tickwatch feed stage: capture sources and zero-copy decoders.
 #![deny(missing_docs)]
 
+pub mod iex;
+pub mod itch;
 pub mod testdata;
