@@ -3,4 +3,5 @@
 
 pub mod iex;
 pub mod itch;
+pub mod moldudp64;
 pub mod testdata;
