@@ -5,3 +5,4 @@
 //! parses and dispatches.
 
 pub mod cmd;
+pub mod runtime;
