@@ -1,6 +1,7 @@
 //! tickwatch feed stage: capture sources and zero-copy decoders.
 #![deny(missing_docs)]
 
+pub mod capture;
 pub mod iex;
 pub mod itch;
 pub mod moldudp64;

@@ -1,0 +1,196 @@
+//! Classic libpcap files: 24-byte global header, then 16-byte record headers each followed by the captured bytes.
+//!
+//! All four magics are accepted: `a1b2c3d4` (microsecond timestamps) and `a1b23c4d` (nanosecond timestamps), each in
+//! either byte order. The reader is a zero-copy cursor over the file bytes.
+
+use super::{CorruptRecord, Frame, HeaderError, LinkType};
+
+/// Size of the pcap global header.
+pub const GLOBAL_HEADER_LEN: usize = 24;
+/// Size of a pcap record header.
+pub const RECORD_HEADER_LEN: usize = 16;
+/// Largest record length accepted before the record header is considered corrupt (libpcap uses 256 KiB for most
+/// link types; 16 MiB leaves room for unusual captures while still catching garbage).
+pub const MAX_RECORD_LEN: u32 = 16 << 20;
+
+/// Byte order and timestamp resolution, from the magic number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PcapMagic {
+    /// Header fields are big-endian.
+    pub big_endian: bool,
+    /// Timestamp fraction is nanoseconds (else microseconds).
+    pub nanos: bool,
+}
+
+impl PcapMagic {
+    /// Recognises a pcap magic number in the first four bytes.
+    pub fn detect(bytes: &[u8]) -> Option<Self> {
+        let m: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+        match m {
+            [0xa1, 0xb2, 0xc3, 0xd4] => Some(PcapMagic {
+                big_endian: true,
+                nanos: false,
+            }),
+            [0xd4, 0xc3, 0xb2, 0xa1] => Some(PcapMagic {
+                big_endian: false,
+                nanos: false,
+            }),
+            [0xa1, 0xb2, 0x3c, 0x4d] => Some(PcapMagic {
+                big_endian: true,
+                nanos: true,
+            }),
+            [0x4d, 0x3c, 0xb2, 0xa1] => Some(PcapMagic {
+                big_endian: false,
+                nanos: true,
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[inline]
+fn rd32(b: &[u8], at: usize, be: bool) -> u32 {
+    let a = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+    if be {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
+}
+
+/// Zero-copy iterator over the records of a pcap file.
+#[derive(Clone, Debug)]
+pub struct PcapFrames<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    magic: PcapMagic,
+    link_type: LinkType,
+    snaplen: u32,
+    number: u64,
+    stop: Option<CorruptRecord>,
+    done: bool,
+}
+
+impl<'a> PcapFrames<'a> {
+    /// Reads the global header of `bytes` (a whole pcap file).
+    pub fn new(bytes: &'a [u8]) -> Result<Self, HeaderError> {
+        let magic = PcapMagic::detect(bytes).ok_or(HeaderError::BadMagic)?;
+        if bytes.len() < GLOBAL_HEADER_LEN {
+            return Err(HeaderError::Corrupt {
+                offset: 0,
+                what: "pcap global header is cut short",
+            });
+        }
+        let be = magic.big_endian;
+        let major = if be {
+            u16::from_be_bytes([bytes[4], bytes[5]])
+        } else {
+            u16::from_le_bytes([bytes[4], bytes[5]])
+        };
+        if major != 2 {
+            return Err(HeaderError::Corrupt {
+                offset: 4,
+                what: "pcap major version is not 2",
+            });
+        }
+        let snaplen = rd32(bytes, 16, be);
+        // The upper 4 bits of the link-type field may carry FCS information (pcap-linktype(7)); bits 16..28 are
+        // reserved.
+        let network = rd32(bytes, 20, be);
+        Ok(PcapFrames {
+            bytes,
+            pos: GLOBAL_HEADER_LEN,
+            magic,
+            link_type: LinkType((network & 0xFFFF) as u16),
+            snaplen,
+            number: 0,
+            stop: None,
+            done: false,
+        })
+    }
+
+    /// Link type of every record.
+    pub fn link_type(&self) -> LinkType {
+        self.link_type
+    }
+
+    /// Snapshot length from the global header.
+    pub fn snaplen(&self) -> u32 {
+        self.snaplen
+    }
+
+    /// The magic (byte order, resolution).
+    pub fn magic(&self) -> PcapMagic {
+        self.magic
+    }
+
+    /// Why iteration stopped before the end of the file, if it did.
+    pub fn stopped(&self) -> Option<CorruptRecord> {
+        self.stop
+    }
+}
+
+impl<'a> Iterator for PcapFrames<'a> {
+    type Item = Frame<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Frame<'a>> {
+        if self.done {
+            return None;
+        }
+        let b = self.bytes;
+        let at = self.pos;
+        let left = b.len() - at;
+        if left == 0 {
+            self.done = true;
+            return None;
+        }
+        if left < RECORD_HEADER_LEN {
+            self.done = true;
+            self.stop = Some(CorruptRecord {
+                offset: at as u64,
+                what: "file ends inside a pcap record header",
+            });
+            return None;
+        }
+        let be = self.magic.big_endian;
+        let sec = rd32(b, at, be) as u64;
+        let frac = rd32(b, at + 4, be) as u64;
+        let incl = rd32(b, at + 8, be);
+        let orig = rd32(b, at + 12, be);
+        let frac_ns = if self.magic.nanos { frac } else { frac * 1000 };
+        if incl > MAX_RECORD_LEN || frac_ns >= 1_000_000_000 {
+            self.done = true;
+            self.stop = Some(CorruptRecord {
+                offset: at as u64,
+                what: if incl > MAX_RECORD_LEN {
+                    "pcap record length is implausible"
+                } else {
+                    "pcap record timestamp fraction out of range"
+                },
+            });
+            return None;
+        }
+        let data_at = at + RECORD_HEADER_LEN;
+        let avail = b.len() - data_at;
+        self.number += 1;
+        let (data, truncated) = if (incl as usize) <= avail {
+            self.pos = data_at + incl as usize;
+            (&b[data_at..data_at + incl as usize], incl < orig)
+        } else {
+            // The final record is cut short: hand out what exists, flagged.
+            self.done = true;
+            (&b[data_at..], true)
+        };
+        Some(Frame {
+            number: self.number,
+            offset: at as u64,
+            ts_ns: sec.saturating_mul(1_000_000_000).saturating_add(frac_ns),
+            orig_len: orig,
+            data,
+            link_type: self.link_type,
+            truncated,
+            cut_short: (incl as usize) > avail,
+        })
+    }
+}
