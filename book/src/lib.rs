@@ -16,10 +16,17 @@
 //! emits `BookEvent`s into a ring. Nothing blocks, locks or performs I/O.
 #![deny(missing_docs)]
 
+pub mod books;
 pub mod event;
 pub mod integrity;
+pub mod level;
+pub mod orders;
+pub mod snapshot;
 pub mod symbol;
 
+pub use books::{Books, MemoryReport, Stamp};
 pub use event::{BookEvent, EventKind, Price, Side, PRICE_SCALE};
 pub use integrity::Integrity;
+pub use orders::StoreConfig;
+pub use snapshot::{BookSnapshot, FmtPrice, LevelInfo, OrderInfo, TouchInfo};
 pub use symbol::{Symbol, SymbolDirectory};
