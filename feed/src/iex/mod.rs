@@ -10,6 +10,8 @@
 //!   [`decode`]. Prices are `i64` with 4 implied decimals; timestamps are `i64` nanoseconds since the Unix epoch.
 //! * [`sequence`]: per-stream sequence tracking ([`SequenceTracker`]): gaps, duplicates, session changes,
 //!   sequence restarts, heartbeats and truncated packets, as counters and as a per-packet verdict.
+//! * [`handler`]: [`IexHandler`], the per-datagram pipeline step shared by capture replay and the live receiver:
+//!   parse, sequence, decode, count by type, hand each message to a callback; truncation and duplicate policy.
 //! * [`fields`]: the field-by-field rendering used by `tickwatch dump` and the golden tests (Open-Markets-Initiative
 //!   dissector field names, the oracle's value formats). Cold path; it does not allocate either.
 //!
@@ -49,10 +51,12 @@
 //! ```
 
 pub mod fields;
+pub mod handler;
 pub mod message;
 pub mod sequence;
 pub mod transport;
 
+pub use handler::{IexHandler, IexStats, MessageMeta, Outcome};
 pub use message::{decode, DecodeError, Message, SaleConditions, Side};
 pub use sequence::{SequenceStats, SequenceTracker, Verdict};
 pub use transport::{Block, BlockError, FrameError, Packet, TransportHeader};
