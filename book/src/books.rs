@@ -96,10 +96,10 @@ pub(crate) struct PendingUpdate {
 }
 
 impl Book {
-    fn new() -> Book {
+    fn new(level_capacity: usize) -> Book {
         Book {
-            bids: Levels::new(Side::Buy, 0),
-            asks: Levels::new(Side::Sell, 0),
+            bids: Levels::new(Side::Buy, level_capacity),
+            asks: Levels::new(Side::Sell, level_capacity),
             symbol: Symbol::EMPTY,
             touch: Touch::default(),
             crossed: false,
@@ -171,14 +171,17 @@ pub struct MemoryReport {
     pub peak_pages: u64,
     /// References held in the overflow hash map (sparse or huge references).
     pub overflow_refs: u64,
-    /// Bytes held by the order pool.
+    /// Bytes of order nodes ever used (the pool's high-water mark).
     pub order_pool_bytes: u64,
-    /// Bytes held by the reference index (committed directory, pages, overflow map).
+    /// Bytes of the reference index actually touched (directory up to the highest page, pages handed out,
+    /// overflow map).
     pub ref_index_bytes: u64,
     /// Bytes held by price levels and book headers.
     pub level_bytes: u64,
-    /// Sum of the above.
+    /// Sum of the above: the memory the books have actually touched.
     pub total_bytes: u64,
+    /// Address space reserved up front (order pool, reference directory and page slab), committed only as used.
+    pub reserved_bytes: u64,
 }
 
 /// Every L3 book of one feed, with the shared order store, symbol directory and integrity counters.
@@ -192,6 +195,7 @@ pub struct Books {
     symbols: SymbolDirectory,
     integrity: Integrity,
     messages: u64,
+    level_capacity: usize,
 }
 
 impl Default for Books {
@@ -210,6 +214,7 @@ impl Books {
             symbols: SymbolDirectory::new(),
             integrity: Integrity::default(),
             messages: 0,
+            level_capacity: cfg.level_capacity as usize,
         }
     }
 
@@ -655,12 +660,38 @@ impl Books {
         ev
     }
 
-    /// IEX operational halt status (`O`): `status` `O` halted, `N` not halted.
-    pub fn operational_halt(&mut self, st: Stamp, book: u16, status: u8) -> BookEvent {
-        self.book_mut(book).op_halt = status == b'O';
+    /// Operational halt (IEX `O`, ITCH `h`): `halted` says whether the symbol is now halted; `code` is the wire
+    /// status byte carried into the event.
+    pub fn operational_halt(&mut self, st: Stamp, book: u16, halted: bool, code: u8) -> BookEvent {
+        self.book_mut(book).op_halt = halted;
         let mut ev = self.event(st, book, EventKind::OperationalHalt);
-        ev.code = status;
+        ev.code = code;
         self.finish(book, &mut ev, false);
+        ev
+    }
+
+    /// Removes every order (L3) or level (L2) of `book` (IEX DEEP+ `C`).
+    pub fn clear_book(&mut self, st: Stamp, book: u16) -> BookEvent {
+        let mut ev = self.event(st, book, EventKind::ClearBook);
+        let mut removed = 0u64;
+        let b = &mut self.books[book as usize];
+        b.pending.clear();
+        for side in [Side::Buy, Side::Sell] {
+            let lv = b.side_mut(side);
+            for l in lv.as_slice() {
+                let mut cur = l.head;
+                while cur != NIL {
+                    let o = *self.pool.get(cur);
+                    self.index.remove(o.reference);
+                    self.pool.free(cur);
+                    removed += 1;
+                    cur = o.next;
+                }
+            }
+            lv.clear();
+        }
+        ev.qty = sat32(removed);
+        self.finish(book, &mut ev, true);
         ev
     }
 
@@ -827,8 +858,8 @@ impl Books {
                 + b.pending.capacity() * std::mem::size_of::<PendingUpdate>())
                 as u64;
         }
-        let order_pool_bytes = self.pool.bytes() as u64;
-        let ref_index_bytes = self.index.bytes() as u64;
+        let order_pool_bytes = self.pool.committed_bytes() as u64;
+        let ref_index_bytes = self.index.committed_bytes() as u64;
         MemoryReport {
             books: self.books.len(),
             live_orders: u64::from(self.pool.live()),
@@ -841,6 +872,7 @@ impl Books {
             ref_index_bytes,
             level_bytes,
             total_bytes: order_pool_bytes + ref_index_bytes + level_bytes,
+            reserved_bytes: (self.pool.reserved_bytes() + self.index.reserved_bytes()) as u64,
         }
     }
 
@@ -929,9 +961,21 @@ impl Books {
         &mut self.books[i]
     }
 
+    /// Sets the symbol of `book` (IEX interning).
+    pub(crate) fn name_book(&mut self, book: u16, symbol: Symbol) {
+        self.book_mut(book).symbol = symbol;
+    }
+
+    /// Counts a message that could not be applied at all.
+    pub(crate) fn count_rejected(&mut self) {
+        self.messages += 1;
+        self.integrity.rejected += 1;
+    }
+
     #[cold]
     fn grow(&mut self, i: usize) {
-        self.books.resize_with(i + 1, Book::new);
+        let cap = self.level_capacity;
+        self.books.resize_with(i + 1, || Book::new(cap));
     }
 
     /// A fresh event for `book` with the common fields filled.

@@ -122,17 +122,21 @@ pub enum EventKind {
     /// Trading status change for one symbol (ITCH `H`, IEX `H`): `code` = state byte (ITCH `H` halted, `P` paused,
     /// `Q` quotation only, `T` trading; IEX `H`, `O`, `P`, `T`), `mpid` holds the 4-byte reason code.
     TradingStatus = 13,
-    /// IEX operational halt status (`O`): `code` = `O` halted or `N` not halted.
+    /// Operational halt (IEX `O`: `code` = `O` halted / `N` not halted; ITCH `h`: `code` = `H` halted /
+    /// `T` resumed).
     OperationalHalt = 14,
     /// Feed-wide system event (ITCH `S`, IEX `S`): `code` = event code; `book` = 0, `symbol` empty.
     SystemEvent = 15,
     /// A symbol was registered from a directory message (ITCH `R`, IEX `D`): `book`, `symbol`, and `code` = ITCH
-    /// market category (or 0 for IEX).
+    /// market category (IEX: the security directory flags).
     Directory = 16,
+    /// Every order of the book was removed (IEX DEEP+ `C` clear book): `qty` = orders removed (saturating).
+    ClearBook = 17,
 }
 
 impl EventKind {
-    /// Whether this kind changes the order book (adds, executions, cancels, deletes, replaces, level updates).
+    /// Whether this kind changes the order book (adds, executions, cancels, deletes, replaces, level updates, quotes,
+    /// clear book).
     #[inline]
     pub const fn is_book_change(self) -> bool {
         matches!(
@@ -144,6 +148,8 @@ impl EventKind {
                 | EventKind::Delete
                 | EventKind::Replace
                 | EventKind::LevelUpdate
+                | EventKind::Quote
+                | EventKind::ClearBook
         )
     }
 
@@ -180,6 +186,7 @@ impl EventKind {
             EventKind::OperationalHalt => "operational_halt",
             EventKind::SystemEvent => "system_event",
             EventKind::Directory => "directory",
+            EventKind::ClearBook => "clear_book",
         }
     }
 }

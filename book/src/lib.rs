@@ -18,9 +18,12 @@
 
 pub mod books;
 pub mod event;
+pub mod iex;
 pub mod integrity;
+pub mod itch;
 pub mod level;
 pub mod orders;
+pub mod replay;
 pub mod snapshot;
 pub mod symbol;
 

@@ -4,19 +4,21 @@
 //! - [`OrderPool`]: one `Vec<Order>` of 48-byte nodes, recycled through a free list. A node is an order resting on
 //!   some book; its `prev`/`next` fields thread it into its price level's FIFO queue. Handle 0 is the null handle.
 //! - [`RefIndex`]: order reference → node handle. ITCH references are day-unique and nearly dense (they count up
-//!   through the day), so the map is a *page directory*: `dir[ref >> PAGE_BITS]` names a 4 KiB page of
-//!   `PAGE_SIZE` `u32` handles, and the handle sits at `page[ref & PAGE_MASK]`. A lookup is two dependent loads, no
-//!   hashing. A page is returned to a free list when its last live order leaves, so memory follows the *live*
-//!   reference range, not every reference of the day.
+//!   through the day), so the map is a *page directory*: `dir[ref >> PAGE_BITS]` names a 1 KiB page of
+//!   [`PAGE_SIZE`] `u32` handles, and the handle sits at `page[ref & PAGE_MASK]`. A lookup is two dependent loads,
+//!   no hashing. A page is returned to a free list when its last live order leaves, so memory follows the pages that
+//!   still hold live orders, not every reference of the day.
 //! - References at or above [`StoreConfig::dense_limit`] (or any reference once [`StoreConfig::max_pages`] pages
 //!   are in use — the sparse case, where each page would hold one order) go to an overflow hash map instead. Both
 //!   structures answer every lookup, so correctness never depends on how references are distributed; only speed
 //!   and memory do.
 //!
 //! # Allocation
-//! The directory reserves its full size up front (4 bytes per 1024 references below `dense_limit`; 16 MiB of
-//! *address space* for the default 2^32, committed only as references grow). Pages, pool nodes and overflow entries
-//! are allocated on demand and recycled, so once the working set has been reached nothing allocates.
+//! At construction the directory (4 bytes per 256 references below `dense_limit`) and the page slab
+//! (`max_pages` KiB) are allocated *zeroed*, which the OS provides as untouched virtual memory: only the parts that
+//! references actually reach are ever committed (see [`RefIndex::committed_bytes`]). The order pool reserves
+//! `initial_orders` nodes. After that, nothing allocates unless a high-water mark is exceeded (more than
+//! `initial_orders` live orders: the pool doubles) or references spill into the overflow map.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -27,8 +29,8 @@ use crate::event::{Price, Side};
 pub const NIL: u32 = 0;
 
 /// log2 of the number of references per page.
-pub const PAGE_BITS: u32 = 10;
-/// References per page (1024: a page of `u32` handles is 4 KiB).
+pub const PAGE_BITS: u32 = 8;
+/// References per page (256: a page of `u32` handles is 1 KiB).
 pub const PAGE_SIZE: usize = 1 << PAGE_BITS;
 const PAGE_MASK: u64 = PAGE_SIZE as u64 - 1;
 
@@ -58,37 +60,43 @@ pub struct Order {
     pub mpid: [u8; 4],
 }
 
-/// Sizing knobs of the order store. The defaults suit a full NASDAQ day on the 24 GB development machine.
+/// Sizing knobs of the books. The defaults suit a full NASDAQ day on the 24 GB development machine; every figure
+/// is *virtual* memory reserved up front and committed only as it is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreConfig {
-    /// References below this go to the paged directory; references at or above it to the overflow map. Rounded up
-    /// to a whole page. Default 2^32 (a 16 MiB reserved directory).
+    /// References below this go to the paged directory; references at or above it to the overflow map. Default
+    /// 2^32 (a 64 MiB directory, of which 4 bytes per 256 references actually reached are committed).
     pub dense_limit: u64,
-    /// At most this many pages (4 KiB each) are in use at once; beyond that new references go to the overflow map.
-    /// Default 262 144 (1 GiB of pages), which bounds the damage of sparse reference numbering.
+    /// At most this many pages (1 KiB each) are in use at once; beyond that new references go to the overflow map.
+    /// Default 2^20 (1 GiB virtual), which bounds the damage of sparse reference numbering.
     pub max_pages: u32,
-    /// Order nodes preallocated in the pool (it grows by doubling if exceeded). Default 1 Mi (48 MiB).
+    /// Order nodes preallocated in the pool (it grows by doubling if exceeded). Default 4 Mi (192 MiB virtual).
     pub initial_orders: u32,
+    /// Price levels reserved per side when a book is created (a side deeper than this grows its vector once per
+    /// doubling). Default 32 (1 KiB per side).
+    pub level_capacity: u32,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             dense_limit: 1 << 32,
-            max_pages: 1 << 18,
-            initial_orders: 1 << 20,
+            max_pages: 1 << 20,
+            initial_orders: 1 << 22,
+            level_capacity: 32,
         }
     }
 }
 
 impl StoreConfig {
-    /// A small configuration for tests and tools that handle little data (dense limit 2^24, 4 096 pages,
-    /// 4 096 orders preallocated).
+    /// A small configuration for tests and tools that handle little data (dense limit 2^20, 256 pages,
+    /// 4 096 orders preallocated, 8 levels per side).
     pub fn small() -> Self {
         StoreConfig {
-            dense_limit: 1 << 24,
-            max_pages: 4096,
+            dense_limit: 1 << 20,
+            max_pages: 256,
             initial_orders: 4096,
+            level_capacity: 8,
         }
     }
 }
@@ -170,8 +178,13 @@ impl OrderPool {
         self.peak
     }
 
-    /// Bytes reserved by the pool.
-    pub fn bytes(&self) -> usize {
+    /// Bytes of nodes ever used (the pool's high-water mark; what is committed).
+    pub fn committed_bytes(&self) -> usize {
+        self.nodes.len() * std::mem::size_of::<Order>()
+    }
+
+    /// Bytes reserved (mostly uncommitted until used).
+    pub fn reserved_bytes(&self) -> usize {
         self.nodes.capacity() * std::mem::size_of::<Order>()
     }
 }
@@ -203,37 +216,49 @@ impl Hasher for RefHasher {
 pub struct RefIndex {
     /// Page number per page of references; 0 = no page.
     dir: Vec<u32>,
-    /// `pages[p]` holds `PAGE_SIZE` handles; `pages[0]` is never used.
-    pages: Vec<Box<[u32; PAGE_SIZE]>>,
-    /// Live handles per page.
+    /// Page slab: page `p` (1-based) is `slab[(p - 1) * PAGE_SIZE..p * PAGE_SIZE]`.
+    slab: Vec<u32>,
+    /// Live handles per page (index `p`; `page_live[0]` unused).
     page_live: Vec<u32>,
+    /// Pages handed out so far (the slab's high-water mark).
+    pages_created: u32,
     free_pages: Vec<u32>,
     overflow: HashMap<u64, u32, BuildHasherDefault<RefHasher>>,
     dense_pages: u64,
     max_pages: u32,
     pages_in_use: u32,
     peak_pages: u32,
+    /// Highest directory index written.
+    high_dir: u32,
 }
 
 impl RefIndex {
     /// An empty index sized by `cfg`.
     pub fn new(cfg: &StoreConfig) -> Self {
-        let dense_pages = cfg.dense_limit.div_ceil(PAGE_SIZE as u64).min(1 << 32);
-        // Reserve address space for the whole directory so growing it never reallocates; zero-filled lazily.
-        let reserve = dense_pages.min(usize::MAX as u64 / 8) as usize;
-        let mut pages = Vec::with_capacity(64);
-        pages.push(Box::new([NIL; PAGE_SIZE]));
+        let dense_pages = cfg
+            .dense_limit
+            .div_ceil(PAGE_SIZE as u64)
+            .min(u64::from(u32::MAX));
+        let max_pages = cfg.max_pages.min(u32::MAX - 1);
+        // Zeroed allocations come from the OS as untouched pages: only what is used gets committed.
         RefIndex {
-            dir: Vec::with_capacity(reserve),
-            pages,
-            page_live: vec![0],
-            free_pages: Vec::with_capacity(64),
+            dir: vec![0; dense_pages as usize],
+            slab: vec![NIL; max_pages as usize * PAGE_SIZE],
+            page_live: vec![0; max_pages as usize + 1],
+            pages_created: 0,
+            free_pages: Vec::with_capacity(max_pages as usize),
             overflow: HashMap::default(),
             dense_pages,
-            max_pages: cfg.max_pages,
+            max_pages,
             pages_in_use: 0,
             peak_pages: 0,
+            high_dir: 0,
         }
+    }
+
+    #[inline(always)]
+    fn slot(p: u32, reference: u64) -> usize {
+        (p as usize - 1) * PAGE_SIZE + (reference & PAGE_MASK) as usize
     }
 
     /// The handle stored for `reference`, or [`NIL`].
@@ -242,7 +267,7 @@ impl RefIndex {
         let pi = reference >> PAGE_BITS;
         if let Some(&p) = self.dir.get(pi as usize) {
             if p != 0 {
-                let h = self.pages[p as usize][(reference & PAGE_MASK) as usize];
+                let h = self.slab[Self::slot(p, reference)];
                 if h != NIL {
                     return h;
                 }
@@ -262,20 +287,13 @@ impl RefIndex {
         let pi = reference >> PAGE_BITS;
         if pi < self.dense_pages {
             let pi = pi as usize;
-            if pi >= self.dir.len() {
-                if pi >= self.dir.capacity() {
-                    // Only possible when the directory was too big to reserve on this target.
-                    self.overflow.insert(reference, h);
-                    return;
-                }
-                self.dir.resize(pi + 1, 0);
-            }
             let mut p = self.dir[pi];
             if p == 0 {
                 match self.new_page() {
                     Some(np) => {
                         p = np;
                         self.dir[pi] = p;
+                        self.high_dir = self.high_dir.max(pi as u32);
                     }
                     None => {
                         self.overflow.insert(reference, h);
@@ -283,7 +301,7 @@ impl RefIndex {
                     }
                 }
             }
-            self.pages[p as usize][(reference & PAGE_MASK) as usize] = h;
+            self.slab[Self::slot(p, reference)] = h;
             self.page_live[p as usize] += 1;
         } else {
             self.overflow.insert(reference, h);
@@ -296,7 +314,7 @@ impl RefIndex {
         let pi = (reference >> PAGE_BITS) as usize;
         if let Some(&p) = self.dir.get(pi) {
             if p != 0 {
-                let slot = &mut self.pages[p as usize][(reference & PAGE_MASK) as usize];
+                let slot = &mut self.slab[Self::slot(p, reference)];
                 if *slot != NIL {
                     *slot = NIL;
                     let live = &mut self.page_live[p as usize];
@@ -320,10 +338,8 @@ impl RefIndex {
         let p = match self.free_pages.pop() {
             Some(p) => p, // already all NIL: a page is freed only when its last handle was cleared
             None => {
-                let p = u32::try_from(self.pages.len()).ok()?;
-                self.pages.push(Box::new([NIL; PAGE_SIZE]));
-                self.page_live.push(0);
-                p
+                self.pages_created += 1;
+                self.pages_created
             }
         };
         self.pages_in_use += 1;
@@ -346,17 +362,21 @@ impl RefIndex {
         self.peak_pages
     }
 
-    /// Bytes held: directory (committed part), pages ever allocated, and the overflow map (estimated).
-    pub fn bytes(&self) -> usize {
-        self.dir.len() * 4
-            + self.pages.len() * (PAGE_SIZE * 4 + std::mem::size_of::<usize>() + 4)
-            + self.free_pages.capacity() * 4
+    /// Bytes actually touched: the directory up to the highest page reached, the pages ever handed out (with their
+    /// live counters and free-list slots), and the overflow map (estimated).
+    pub fn committed_bytes(&self) -> usize {
+        let dir = ((self.high_dir as usize + 1) * 4).next_multiple_of(4096);
+        dir + self.pages_created as usize * (PAGE_SIZE * 4 + 4 + 4)
             + self.overflow.capacity() * (8 + 4 + 1)
     }
 
-    /// Bytes of address space reserved for the directory (mostly uncommitted).
+    /// Bytes of address space reserved (directory, slab, counters, free list, overflow map), mostly uncommitted.
     pub fn reserved_bytes(&self) -> usize {
         self.dir.capacity() * 4
+            + self.slab.capacity() * 4
+            + self.page_live.capacity() * 4
+            + self.free_pages.capacity() * 4
+            + self.overflow.capacity() * (8 + 4 + 1)
     }
 }
 
@@ -389,20 +409,21 @@ mod tests {
             dense_limit: 1 << 20,
             max_pages: 3,
             initial_orders: 16,
+            level_capacity: 1,
         };
         let mut ix = RefIndex::new(&cfg);
         ix.insert(5, 1);
-        ix.insert(1023, 2);
-        ix.insert(1024, 3);
+        ix.insert(255, 2);
+        ix.insert(256, 3);
         assert_eq!(ix.pages_in_use(), 2);
-        ix.insert(u64::MAX, 4); // above dense limit
+        ix.insert(u64::MAX, 4); // above the dense limit
         ix.insert(1 << 19, 5); // third page
         ix.insert(3 << 18, 6); // page budget exhausted: overflow
         assert_eq!(ix.overflow_len(), 2);
         for (r, h) in [
             (5, 1),
-            (1023, 2),
-            (1024, 3),
+            (255, 2),
+            (256, 3),
             (u64::MAX, 4),
             (1 << 19, 5),
             (3 << 18, 6),
@@ -411,15 +432,15 @@ mod tests {
         }
         assert_eq!(ix.get(6), NIL);
         assert_eq!(ix.get(1 << 40), NIL);
-        ix.remove(1024);
+        ix.remove(256);
         assert_eq!(ix.pages_in_use(), 2);
-        assert_eq!(ix.get(1024), NIL);
+        assert_eq!(ix.get(256), NIL);
         ix.remove(3 << 18);
         ix.remove(u64::MAX);
         assert_eq!(ix.overflow_len(), 0);
-        ix.insert(2048, 7); // reuses the freed page
-        assert_eq!(ix.get(2048), 7);
+        ix.insert(512, 7); // reuses the freed page
+        assert_eq!(ix.get(512), 7);
         assert_eq!(ix.peak_pages(), 3);
-        assert_eq!(ix.pages.len(), 4);
+        assert_eq!(ix.pages_created, 3);
     }
 }

@@ -185,6 +185,7 @@ fn tiny() -> StoreConfig {
         dense_limit: 1 << 13,
         max_pages: 2,
         initial_orders: 4,
+        level_capacity: 0,
     }
 }
 

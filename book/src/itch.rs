@@ -1,0 +1,115 @@
+//! NASDAQ TotalView-ITCH 5.0 adapter: decoded [`feed::itch::Message`] views → [`Books`] calls.
+//!
+//! | ITCH | book call | event |
+//! |---|---|---|
+//! | `R` stock directory | [`Books::directory`] | `Directory` (`code` = market category) |
+//! | `H` trading action | [`Books::trading_status`] | `TradingStatus` (`code` = state, `mpid` = reason) |
+//! | `h` operational halt | [`Books::operational_halt`] | `OperationalHalt` (`code` = `H`/`T`) |
+//! | `S` system event | [`Books::system_event`] | `SystemEvent` |
+//! | `A` / `F` add (F keeps its MPID) | [`Books::add`] | `Add` |
+//! | `E` executed | [`Books::execute`] | `Execute` |
+//! | `C` executed with price | [`Books::execute_with_price`] | `ExecuteWithPrice` (`PRINTABLE` from the flag) |
+//! | `X` cancel | [`Books::cancel`] | `Cancel` |
+//! | `D` delete | [`Books::delete`] | `Delete` |
+//! | `U` replace | [`Books::replace`] | `Replace` |
+//! | `P` trade (non-displayed) | [`Books::hidden_trade`] | `HiddenTrade` |
+//! | `Q` cross trade | [`Books::cross_trade`] | `CrossTrade` (`code` = cross type) |
+//! | `B` broken trade | [`Books::broken_trade`] | `BrokenTrade` |
+//!
+//! Other types (Reg SHO, market participant position, MWCB, IPO, LULD, NOII, RPII, DLCR) do not touch a book and
+//! yield no event. Prices are the wire integers (4 implied decimals) widened to `i64` ticks.
+
+use feed::itch::Message;
+
+use crate::books::{Books, Stamp};
+use crate::event::{BookEvent, Side};
+use crate::symbol::Symbol;
+
+impl Books {
+    /// Applies one decoded ITCH message with transport sequence number `seq`; `None` for types that concern no book.
+    #[inline]
+    pub fn apply_itch(&mut self, msg: &Message<'_>, seq: u64) -> Option<BookEvent> {
+        let h = msg.header();
+        let st = Stamp::new(h.timestamp.get(), seq);
+        let loc = h.stock_locate.get();
+        Some(match *msg {
+            Message::AddOrder(m) => self.add(
+                st,
+                loc,
+                m.order_ref(),
+                Side::from_itch(m.side()),
+                i64::from(m.price()),
+                m.shares(),
+                [0; 4],
+            ),
+            Message::AddOrderMpid(m) => self.add(
+                st,
+                loc,
+                m.order_ref(),
+                Side::from_itch(m.side()),
+                i64::from(m.price()),
+                m.shares(),
+                m.attribution().0,
+            ),
+            Message::OrderExecuted(m) => self.execute(
+                st,
+                loc,
+                m.order_ref(),
+                m.executed_shares(),
+                m.match_number(),
+            ),
+            Message::OrderExecutedWithPrice(m) => self.execute_with_price(
+                st,
+                loc,
+                m.order_ref(),
+                m.executed_shares(),
+                m.match_number(),
+                i64::from(m.execution_price()),
+                m.printable() == b'Y',
+            ),
+            Message::OrderCancel(m) => self.cancel(st, loc, m.order_ref(), m.cancelled_shares()),
+            Message::OrderDelete(m) => self.delete(st, loc, m.order_ref()),
+            Message::OrderReplace(m) => self.replace(
+                st,
+                loc,
+                m.original_order_ref(),
+                m.new_order_ref(),
+                m.shares(),
+                i64::from(m.price()),
+            ),
+            Message::Trade(m) => self.hidden_trade(
+                st,
+                loc,
+                m.order_ref(),
+                Side::from_itch(m.side()),
+                m.shares(),
+                i64::from(m.price()),
+                m.match_number(),
+            ),
+            Message::CrossTrade(m) => self.cross_trade(
+                st,
+                loc,
+                m.shares(),
+                i64::from(m.cross_price()),
+                m.match_number(),
+                m.cross_type(),
+            ),
+            Message::BrokenTrade(m) => self.broken_trade(st, loc, m.match_number()),
+            Message::StockDirectory(m) => self.directory(
+                st,
+                loc,
+                Symbol::from_bytes(m.stock().0),
+                m.market_category(),
+            ),
+            Message::StockTradingAction(m) => {
+                self.trading_status(st, loc, m.trading_state(), m.reason().0)
+            }
+            Message::OperationalHalt(m) => {
+                let action = m.operational_halt_action();
+                self.operational_halt(st, loc, action == b'H', action)
+            }
+            Message::SystemEvent(m) => self.system_event(st, m.event_code()),
+            _ => return None,
+        })
+    }
+}
