@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod capture;
+pub mod encode;
 pub mod iex;
 pub mod itch;
 pub mod moldudp64;
