@@ -65,6 +65,9 @@ pub const DEFAULT_PENDING_CAPACITY: usize = 4096;
 /// Producer settings applied before the user's `--kafka-config` overrides.
 pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.idempotence", "true"),
+    // Any error that would leave a gap in a partition stops the producer instead of letting later records
+    // overtake the failed one; the sink then re-creates it and re-sends everything unconfirmed in order.
+    ("enable.gapless.guarantee", "true"),
     ("acks", "all"),
     // Never fail a record locally for taking too long: the sink decides at shutdown (purge + spool).
     ("message.timeout.ms", "0"),
@@ -208,6 +211,9 @@ fn classify(code: RDKafkaErrorCode) -> Failure {
     }
 }
 
+/// Delivery failures (other than purges and producer resets) after which a record is dead-lettered.
+pub const MAX_DELIVERY_ATTEMPTS: u32 = 10;
+
 #[derive(Debug)]
 struct Inflight {
     env: Envelope,
@@ -215,6 +221,8 @@ struct Inflight {
     segment: Option<SegmentId>,
     /// Whether handing it to librdkafka again counts as a re-send.
     resend: bool,
+    /// Failed delivery reports so far (purges and producer resets not counted).
+    failures: u32,
 }
 
 type Producer_ = BaseProducer<DeliveryContext>;
@@ -456,6 +464,7 @@ impl KafkaSink {
                                 env,
                                 segment: Some(seg),
                                 resend: true,
+                                failures: 0,
                             },
                         );
                     }
@@ -478,6 +487,7 @@ impl KafkaSink {
                 env,
                 segment: None,
                 resend: false,
+                failures: 0,
             }) {
                 self.pending.push_front(back.env);
                 self.blocked = true;
@@ -508,24 +518,32 @@ impl KafkaSink {
                         }
                     }
                 }
-                Err(code) => match classify(code) {
-                    Failure::Retry => {
+                Err(code) => {
+                    let counts = !matches!(
+                        code,
+                        RDKafkaErrorCode::PurgeQueue
+                            | RDKafkaErrorCode::PurgeInflight
+                            | RDKafkaErrorCode::Fatal
+                            | RDKafkaErrorCode::GaplessGuarantee
+                    );
+                    let failures = inf.failures + u32::from(counts);
+                    if classify(code) == Failure::Retry && failures < MAX_DELIVERY_ATTEMPTS {
                         self.retry.insert(
                             report.seq,
                             Inflight {
                                 resend: true,
+                                failures,
                                 ..inf
                             },
                         );
-                    }
-                    Failure::Permanent => {
+                    } else {
                         eprintln!(
                             "tickwatch publish: record {} failed permanently: {code}",
                             inf.env.id
                         );
                         self.fail_permanently(inf);
                     }
-                },
+                }
             }
         }
         self.reports = reports;
@@ -537,12 +555,21 @@ impl KafkaSink {
             return Ok(());
         };
         eprintln!("tickwatch publish: kafka producer fatal error {code}: {reason}; re-creating it and re-sending");
-        self.producer
-            .purge(PurgeConfig::default().queue().inflight());
-        let deadline = Instant::now() + Duration::from_secs(2);
+        // Let librdkafka finish what is in flight (successes are delivered, the rest fail with the fatal error)
+        // before purging, so nothing possibly written is sent again by the new producer.
+        let deadline = Instant::now() + Duration::from_secs(5);
         while !self.inflight.is_empty() && Instant::now() < deadline {
             self.producer.poll(Duration::from_millis(10));
             self.process_reports();
+        }
+        if !self.inflight.is_empty() {
+            self.producer
+                .purge(PurgeConfig::default().queue().inflight());
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while !self.inflight.is_empty() && Instant::now() < deadline {
+                self.producer.poll(Duration::from_millis(10));
+                self.process_reports();
+            }
         }
         for (seq, inf) in std::mem::take(&mut self.inflight) {
             self.retry.insert(
