@@ -31,6 +31,7 @@
 //! ```
 
 use crate::capture::{net, Capture, CorruptRecord, Frame, RawMessages, Skip, UdpFilter};
+use crate::iex::{self, IexHandler};
 use crate::itch::{self, DecodeError};
 use crate::moldudp64::{self, FramingError, Sequencer};
 use crate::stats::FeedStats;
@@ -100,6 +101,8 @@ pub struct MessageMeta<'a> {
 pub enum FeedMessage<'a> {
     /// NASDAQ TotalView-ITCH 5.0.
     Itch(itch::Message<'a>),
+    /// IEX TOPS / DEEP / DEEP+ (the protocol is in the segment header; see [`iex::Message`]).
+    Iex(iex::Message<'a>),
 }
 
 /// Analyzer options.
@@ -125,6 +128,7 @@ impl Default for AnalyzerConfig {
 pub struct Analyzer {
     cfg: AnalyzerConfig,
     mold: Sequencer,
+    iex: IexHandler,
     stats: FeedStats,
     stopped: Option<CorruptRecord>,
 }
@@ -135,6 +139,7 @@ impl Analyzer {
         Analyzer {
             cfg,
             mold: Sequencer::new(),
+            iex: IexHandler::new().deliver_duplicates(cfg.deliver_duplicates),
             stats: FeedStats::default(),
             stopped: None,
         }
@@ -157,7 +162,28 @@ impl Analyzer {
         s.duplicate_messages += c.duplicate_messages;
         s.unsequenced += c.unsequenced;
         s.session_changes += c.session_changes;
+        // IEX-TP figures (its messages are counted in `counts` as they are delivered).
+        let i = self.iex.stats();
+        let q = i.sequence;
+        s.packets += i.segments;
+        s.heartbeats += q.heartbeats;
+        s.gaps += q.gaps;
+        s.gap_messages += q.gap_messages;
+        s.duplicates += q.duplicate_packets;
+        s.duplicate_messages += q.duplicate_messages;
+        s.session_changes += q.session_changes;
+        s.sequence_resets += q.restarts;
+        s.truncated_complete_messages += q.truncated_complete_messages;
+        s.truncated_lost_messages += q.truncated_lost_messages;
+        s.unknown += i.unknown_messages;
+        s.malformed += i.short_messages + i.framing_errors + i.rejected_datagrams;
+        s.unrecognized += i.unsupported_protocol;
         s
+    }
+
+    /// The IEX-TP handler (sequence tracker and IEX-specific counters).
+    pub fn iex_handler(&self) -> &IexHandler {
+        &self.iex
     }
 
     /// The MoldUDP64 sequencer (per-session state and counters).
@@ -241,8 +267,7 @@ impl Analyzer {
     {
         match detect_datagram(payload) {
             DatagramKind::MoldUdp64 => self.on_mold(frame, capture_ts_ns, payload, truncated, f),
-            // The IEX-TP arm is added with the IEX decoder (feed::iex); until then such datagrams are counted.
-            DatagramKind::IexTp => self.stats.unrecognized += 1,
+            DatagramKind::IexTp => self.on_iex(frame, capture_ts_ns, payload, truncated, f),
             DatagramKind::Unrecognized => self.stats.unrecognized += 1,
         }
     }
@@ -297,6 +322,35 @@ impl Analyzer {
             Some(FramingError::BlockOverrun { .. }) if truncated => {}
             Some(_) => self.stats.malformed += 1,
         }
+    }
+
+    /// Processes one IEX-TP segment (TOPS, DEEP or DEEP+). A truncated segment delivers no message: its complete
+    /// messages are counted in `truncated_complete_messages`, the cut and absent ones in `truncated_lost_messages`
+    /// (see [`iex::handler`]).
+    #[inline]
+    pub fn on_iex<'a, F>(
+        &mut self,
+        frame: u64,
+        capture_ts_ns: u64,
+        payload: &'a [u8],
+        truncated: bool,
+        f: &mut F,
+    ) where
+        F: FnMut(&MessageMeta<'a>, FeedMessage<'a>),
+    {
+        let stats = &mut self.stats;
+        self.iex.on_datagram(payload, truncated, |m, msg| {
+            stats.on_message(msg.message_type(), msg.timestamp() as u64);
+            let meta = MessageMeta {
+                frame,
+                capture_ts_ns,
+                msg_index: m.index,
+                seq: m.seq,
+                session: Session::Iex(m.session_id),
+                len: m.len,
+            };
+            f(&meta, FeedMessage::Iex(msg));
+        });
     }
 
     #[inline(always)]

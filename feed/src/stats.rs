@@ -25,6 +25,8 @@
 //! | `empty` | zero-length message blocks or records, skipped (NASDAQ raw files may end with one as an end marker) |
 //! | `malformed` | damaged data that was skipped: messages with a wrong length for their type, packets with framing errors (block past the end, trailing bytes), datagrams too short for their transport header, bad IPv4/UDP/link headers, a corrupt record header that ended the capture walk |
 //! | `truncated` | records or datagrams holding fewer bytes than announced (cut by the snap length or the end of the file); complete messages inside them are kept |
+//! | `truncated_complete_messages` | IEX-TP: complete messages inside truncated segments; not delivered and not in `counts` (a dissector drops the cut record) |
+//! | `truncated_lost_messages` | IEX-TP: messages announced by truncated segments that are cut or absent |
 //! | `non_udp` | frames that are not IPv4/UDP (other ethertypes, other IP protocols, unsupported link types) |
 //! | `fragments` | IPv4 fragments (not reassembled) |
 //! | `filtered` | UDP datagrams excluded by the port / group filter |
@@ -169,6 +171,10 @@ pub struct FeedStats {
     pub malformed: u64,
     /// Records or datagrams cut short.
     pub truncated: u64,
+    /// IEX-TP: complete messages in truncated segments (not delivered, not counted).
+    pub truncated_complete_messages: u64,
+    /// IEX-TP: messages announced by truncated segments that are cut or absent.
+    pub truncated_lost_messages: u64,
     /// Frames that are not IPv4/UDP.
     pub non_udp: u64,
     /// IPv4 fragments.
@@ -248,6 +254,8 @@ impl FeedStats {
             empty,
             malformed,
             truncated,
+            truncated_complete_messages,
+            truncated_lost_messages,
             non_udp,
             fragments,
             filtered,
@@ -338,6 +346,13 @@ impl fmt::Display for FeedStats {
             self.filtered,
             self.unrecognized
         )?;
+        if self.truncated_complete_messages + self.truncated_lost_messages > 0 {
+            writeln!(
+                f,
+                "truncated msgs  {} complete (not counted)    {} cut or absent",
+                self.truncated_complete_messages, self.truncated_lost_messages
+            )?;
+        }
         if let (Some(lo), Some(hi)) = (self.min_timestamp, self.max_timestamp) {
             writeln!(
                 f,

@@ -105,7 +105,7 @@ macro_rules! iex_view {
         }
     )*) => {$(
         $(#[$doc])*
-        #[derive(Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+        #[derive(Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
         #[repr(C)]
         pub struct $name {
             message_type: u8,
@@ -541,8 +541,8 @@ impl OrderExecuted {
     }
 }
 
-/// A decoded IEX message: a borrowed view into the packet. `Copy`, two words.
-#[derive(Debug, Clone, Copy)]
+/// A decoded IEX message: a borrowed view into the packet. `Copy`, two words. Equality compares the viewed bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Message<'a> {
     /// `S`
     SystemEvent(&'a SystemEvent),
