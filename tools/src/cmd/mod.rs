@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod drain;
+pub mod tail;
+
 /// tickwatch: low-latency market-data pipeline (NASDAQ ITCH 5.0 / IEX-TP), books, manipulation detection.
 #[derive(Debug, Parser)]
 #[command(name = "tickwatch", version, about, long_about = None)]
@@ -16,9 +19,17 @@ pub struct Cli {
 
 /// Every subcommand of `tickwatch`.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Deliver the records left in a spool directory to Kafka, in order, without replaying anything.
+    Drain(drain::Args),
+    /// Print the records of Kafka topics (message values, or envelopes with key, headers and offsets).
+    Tail(tail::Args),
+}
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Drain(args) => drain::run(args),
+        Command::Tail(args) => tail::run(args),
+    }
 }
