@@ -1,0 +1,1 @@
+//! Offline training of scoring models (`tickwatch train`).
