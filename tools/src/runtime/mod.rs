@@ -20,7 +20,12 @@
 pub mod affinity;
 pub mod clock;
 pub mod latency;
+pub mod metrics;
+pub mod pipeline;
 pub mod pool;
+pub mod receive;
+pub mod reporter;
 pub mod ring;
+pub mod stage;
 pub mod topology;
 pub mod wait;

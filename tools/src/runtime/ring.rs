@@ -209,59 +209,30 @@ impl<T> Rx<T> {
     /// (bounded by the strategy's `park_us`).
     #[inline]
     pub fn idle(&self, backoff: &mut Backoff) {
-        idle_on(&[self.waitable()], backoff);
-    }
-
-    /// This ring as one of the inputs of a multi-input wait ([`idle_on`]).
-    pub fn waitable(&self) -> Waitable<'_> {
-        Waitable {
-            notifier: &self.notifier,
-            probe: self,
-        }
-    }
-}
-
-/// How [`idle_on`] re-checks an input after announcing it will park.
-trait EmptyProbe {
-    fn probe_empty(&self) -> bool;
-}
-
-impl<T> EmptyProbe for Rx<T> {
-    fn probe_empty(&self) -> bool {
-        self.inner.is_empty() && !self.inner.is_abandoned()
-    }
-}
-
-/// One input of a (possibly multi-input) idle wait.
-pub struct Waitable<'a> {
-    notifier: &'a Notifier,
-    probe: &'a dyn EmptyProbe,
-}
-
-impl std::fmt::Debug for Waitable<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Waitable").finish_non_exhaustive()
+        idle_all(std::slice::from_ref(self), backoff);
     }
 }
 
 /// One idle step of a consumer that found all of `inputs` empty: spin/yield per `backoff`, or announce the park to
-/// every producer, re-check, and park (bounded).
-pub fn idle_on(inputs: &[Waitable<'_>], backoff: &mut Backoff) {
+/// every producer, re-check, and park (bounded by the strategy's `park_us`).
+pub fn idle_all<T>(inputs: &[Rx<T>], backoff: &mut Backoff) {
     let Snooze::Park(max) = backoff.snooze() else {
         return;
     };
-    for w in inputs {
-        let _ = w.notifier.thread.get_or_init(std::thread::current);
-        w.notifier.sleeping.store(true, Ordering::Relaxed);
+    for r in inputs {
+        let _ = r.notifier.thread.get_or_init(std::thread::current);
+        r.notifier.sleeping.store(true, Ordering::Relaxed);
     }
-    // Pairs with the fence in `Notifier::wake`.
+    // Pairs with the fence in `Notifier::wake`: either we see the producer's push here, or it sees `sleeping`.
     fence(Ordering::SeqCst);
-    let all_empty = inputs.iter().all(|w| w.probe.probe_empty());
+    let all_empty = inputs
+        .iter()
+        .all(|r| r.inner.is_empty() && !r.inner.is_abandoned());
     if all_empty {
         std::thread::park_timeout(max);
     }
-    for w in inputs {
-        w.notifier.sleeping.store(false, Ordering::Relaxed);
+    for r in inputs {
+        r.notifier.sleeping.store(false, Ordering::Relaxed);
     }
 }
 

@@ -1,14 +1,15 @@
 //! Topology configuration (TOML): which thread runs which stages, on which core, with which wait strategy; ring and
 //! pool sizes; the number of book shards; live receive settings.
 //!
-//! The pipeline is a fixed chain of four stages, `receive → book → detect → publish`:
+//! The hot pipeline is a fixed chain of three stages, `receive → book → detect`, followed by `publish`:
 //! - `receive` reads packets (the capture reader in `replay`, the socket backend in `run`),
 //! - `book` decodes them in place, sequences them and applies them to the books (sharded by symbol when
 //!   `book_shards > 1`),
-//! - `detect` runs the detectors and the CEP engine on the book events,
-//! - `publish` serialises alerts and hands them to the sink (JSON lines or Kafka).
+//! - `detect` runs the detectors and the CEP engine on the book events and emits alerts,
+//! - `publish` always runs on its own unpinned thread, owned by the `publish` crate (JSON serialisation, JSON-lines
+//!   files, Kafka); the detect stage hands it alerts through an SPSC ring. It is not configured here.
 //!
-//! Each `[[threads]]` entry runs a contiguous run of that chain; adjacent stages on one thread are *fused* (a direct
+//! Each `[[threads]]` entry runs a contiguous run of the chain; adjacent stages on one thread are *fused* (a direct
 //! call, no ring); a thread boundary is an SPSC ring. With `book_shards = N > 1` the thread holding `book` must hold
 //! only `book`: it is started N times (`book-0` …), each shard on `cores[i]` if given.
 //!
@@ -16,9 +17,9 @@
 //!
 //! | cores | threads |
 //! |---|---|
-//! | 1 | `all = [receive, book, detect, publish]`, unpinned, spin-then-yield |
-//! | 2-3 | `feed = [receive, book]` on core 1 (spin-then-yield), `detect = [detect, publish]` on core 0 (park) |
-//! | ≥ 4 | `receive` on 1, `book` on 2 (spin-then-yield), `detect` on 3 (park), `publish` unpinned (park) |
+//! | 1 | `all = [receive, book, detect]`, unpinned, spin-then-yield |
+//! | 2-3 | `feed = [receive, book]` on core 1 (spin-then-yield), `detect = [detect]` on core 0 (park) |
+//! | ≥ 4 | `receive` on 1, `book` on 2 (spin-then-yield), `detect` on 3 (park) |
 //!
 //! See `example.toml` next to this file (it is parsed by a test, so it stays valid).
 
@@ -41,15 +42,13 @@ pub enum Stage {
     Receive,
     /// Decode + sequence + book apply.
     Book,
-    /// Detectors and CEP.
+    /// Detectors and CEP; hands alerts to the publish thread.
     Detect,
-    /// Alert serialisation and sink hand-off.
-    Publish,
 }
 
 impl Stage {
     /// All stages in pipeline order.
-    pub const ALL: [Stage; 4] = [Stage::Receive, Stage::Book, Stage::Detect, Stage::Publish];
+    pub const ALL: [Stage; 3] = [Stage::Receive, Stage::Book, Stage::Detect];
 
     /// Position in the chain.
     pub const fn index(self) -> usize {
@@ -62,7 +61,6 @@ impl Stage {
             Stage::Receive => "receive",
             Stage::Book => "book",
             Stage::Detect => "detect",
-            Stage::Publish => "publish",
         }
     }
 }
@@ -104,7 +102,7 @@ pub struct RingSizes {
     pub packets: usize,
     /// book → detect (book events), per shard.
     pub events: usize,
-    /// detect → publish (alerts).
+    /// detect → publish thread (alerts).
     pub alerts: usize,
 }
 
@@ -113,7 +111,7 @@ impl Default for RingSizes {
         RingSizes {
             packets: 4096,
             events: 65_536,
-            alerts: 16_384,
+            alerts: 4096,
         }
     }
 }
@@ -313,13 +311,12 @@ pub fn default_threads(cores: usize) -> Vec<ThreadConfig> {
         0 | 1 => vec![t("all", &Stage::ALL, None, hot)],
         2 | 3 => vec![
             t("feed", &[Stage::Receive, Stage::Book], Some(1), hot),
-            t("detect", &[Stage::Detect, Stage::Publish], Some(0), cold),
+            t("detect", &[Stage::Detect], Some(0), cold),
         ],
         _ => vec![
             t("receive", &[Stage::Receive], Some(1), hot),
             t("book", &[Stage::Book], Some(2), hot),
             t("detect", &[Stage::Detect], Some(3), cold),
-            t("publish", &[Stage::Publish], None, cold),
         ],
     }
 }
@@ -377,8 +374,8 @@ impl Plan {
                 if s.index() != next {
                     let expected = Stage::ALL.get(next).map_or("nothing more", |s| s.name());
                     return bad(format!(
-                        "thread {:?}: stage {s} out of order (threads must list the stages receive, book, detect, \
-                         publish once each, in that order; expected {expected} {})",
+                        "thread {:?}: stage {s} out of order (threads must list the stages receive, book, detect \
+                         once each, in that order; expected {expected} {})",
                         t.name,
                         if i == 0 { "first" } else { "next" }
                     ));
@@ -447,10 +444,10 @@ impl Plan {
 
     /// Whether a ring separates `stage` from the next one.
     pub fn ring_after(&self, stage: Stage) -> bool {
-        self.thread_of(stage).last == stage && stage != Stage::Publish
+        self.thread_of(stage).last == stage && stage != Stage::Detect
     }
 
-    /// One-line description, e.g. `feed[receive+book]@1 detect[detect+publish]@0`.
+    /// One-line description, e.g. `feed[receive+book]@1 detect[detect]@0`.
     pub fn describe(&self) -> String {
         self.threads
             .iter()
@@ -498,7 +495,6 @@ mod tests {
         assert_eq!(p.threads.len(), 2);
         assert!(!p.ring_after(Stage::Receive));
         assert!(p.ring_after(Stage::Book));
-        assert!(!p.ring_after(Stage::Detect));
     }
 
     #[test]
@@ -512,10 +508,10 @@ mod tests {
     #[test]
     fn rejects_bad_layouts() {
         let cases = [
-            ("[[threads]]\nname=\"a\"\nstages=[\"book\",\"receive\",\"detect\",\"publish\"]", "out of order"),
+            ("[[threads]]\nname=\"a\"\nstages=[\"book\",\"receive\",\"detect\"]", "out of order"),
             ("[[threads]]\nname=\"a\"\nstages=[\"receive\",\"book\"]", "missing"),
             (
-                "book_shards = 2\n[[threads]]\nname=\"a\"\nstages=[\"receive\",\"book\",\"detect\",\"publish\"]",
+                "book_shards = 2\n[[threads]]\nname=\"a\"\nstages=[\"receive\",\"book\",\"detect\"]",
                 "own",
             ),
             ("book_shards = 0", "1..=16"),
@@ -541,7 +537,7 @@ core = 1
 cores = [2, 3]
 [[threads]]
 name = \"tail\"
-stages = [\"detect\", \"publish\"]
+stages = [\"detect\"]
 wait = \"park\"
 ";
         let plan = Config::parse(text, "t").unwrap().plan(4).unwrap();

@@ -1,0 +1,144 @@
+//! The interfaces between the runtime and the stages it runs: what a book stage and a detect stage must provide,
+//! and the fixed-size values that travel between them.
+//!
+//! The runtime is generic over these traits so that the same threads, rings and measurements drive the real
+//! feed/book/detect code ([`super::wiring`]) and the test doubles of the runtime's own tests and benches.
+
+use super::latency::Recorder;
+
+/// A packet as the book stage sees it: bytes borrowed from where they landed (the mapped capture, or a pool slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// A captured link-layer frame (replay of a pcap / pcapng file). The book stage extracts the UDP payload, so
+    /// that skipped frames (non-UDP, fragments, …) are counted exactly as `tickwatch stats` counts them.
+    Frame(CapturedFrame<'a>),
+    /// One ITCH message of a raw (BinaryFILE) stream, without its 2-byte length prefix.
+    Raw(&'a [u8]),
+    /// A UDP payload received live.
+    Datagram(&'a [u8]),
+}
+
+/// The fields of a captured frame the book stage needs (mirrors `feed::capture::Frame`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapturedFrame<'a> {
+    /// 1-based frame number in its file.
+    pub number: u64,
+    /// Byte offset of the record in its file.
+    pub offset: u64,
+    /// Capture timestamp, ns since the Unix epoch.
+    pub ts_ns: u64,
+    /// Length on the wire.
+    pub orig_len: u32,
+    /// Captured bytes.
+    pub data: &'a [u8],
+    /// pcap link type.
+    pub link_type: u16,
+    /// Fewer bytes captured than were on the wire.
+    pub truncated: bool,
+    /// The file ends inside this record.
+    pub cut_short: bool,
+}
+
+/// Per-packet metadata, stamped by the receive stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketMeta {
+    /// Receive stamp (clock ticks, see [`super::clock`]).
+    pub rx: u64,
+    /// 0-based ordinal of the packet in this run (all sources together); orders events across shards.
+    pub index: u64,
+    /// Index of the capture file it came from (replay), 0 live.
+    pub source: u16,
+}
+
+/// A book stage: decodes packets in place, sequences them, applies them to its books and emits book events.
+///
+/// Runs on one thread (one instance per book shard). Must not allocate or block per message.
+pub trait BookStage: Send {
+    /// The fixed-size event handed downstream.
+    type Event: Copy + Send + 'static;
+
+    /// Handles one packet. For every message it applies it calls `out.emit(event, msg_index, applied_stamp)` in
+    /// message order, where `msg_index` is the message's position in the packet. It records
+    /// [`Metric::RxDecoded`](super::latency::Metric::RxDecoded) and
+    /// [`Metric::DecodedBook`](super::latency::Metric::DecodedBook) into `rec` and keeps its counters in
+    /// `rec.counters` up to date (at least `packets`, `bytes`, `messages`, `events`, sequencing figures).
+    fn on_packet(
+        &mut self,
+        input: Input<'_>,
+        meta: &PacketMeta,
+        rec: &mut Recorder,
+        out: &mut impl Emit<Self::Event>,
+    );
+
+    /// End of input: flush anything pending (called once, after the last packet).
+    fn finish(&mut self, _rec: &mut Recorder, _out: &mut impl Emit<Self::Event>) {}
+}
+
+/// Where a book stage sends its events (a ring to the detect thread, or the fused detect stage).
+pub trait Emit<E> {
+    /// Emits one event produced from message `msg_index` of the current packet, applied at stamp `applied`.
+    fn emit(&mut self, ev: E, msg_index: u16, applied: u64);
+}
+
+/// A detect stage: consumes book events in feed order, emits alerts. One instance, one thread.
+pub trait DetectStage: Send {
+    /// The book event type it consumes.
+    type Event: Copy + Send + 'static;
+    /// The fixed-size alert it produces.
+    type Alert: Copy + Send + 'static;
+
+    /// Handles one event; calls `emit` for every alert it completes.
+    fn on_event(&mut self, ev: &Self::Event, emit: &mut dyn FnMut(&Self::Alert));
+
+    /// End of input (called once).
+    fn finish(&mut self, _emit: &mut dyn FnMut(&Self::Alert)) {}
+}
+
+/// An alert on its way to the publish thread.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertMsg<A> {
+    /// The alert.
+    pub alert: A,
+    /// Receive stamp of the packet that completed it.
+    pub rx: u64,
+    /// Receive → alert emitted, ns. Included in the published record in live mode only (replay output must be
+    /// byte-identical across runs).
+    pub latency_ns: Option<u64>,
+}
+
+/// The hand-off to the publish thread.
+pub trait AlertOut<A>: Send {
+    /// Tries to hand over an alert; a full ring gives it back.
+    fn try_send(&mut self, msg: AlertMsg<A>) -> Result<(), AlertMsg<A>>;
+    /// Whether the publish side is gone (its thread ended).
+    fn is_closed(&self) -> bool {
+        false
+    }
+}
+
+/// A book stage that does nothing but count packets: the runtime's own tests and the ring benches use it.
+#[derive(Debug, Default, Clone)]
+pub struct NullBook;
+
+impl BookStage for NullBook {
+    type Event = u64;
+    fn on_packet(
+        &mut self,
+        input: Input<'_>,
+        meta: &PacketMeta,
+        rec: &mut Recorder,
+        out: &mut impl Emit<u64>,
+    ) {
+        let len = match input {
+            Input::Frame(f) => f.data.len(),
+            Input::Raw(b) | Input::Datagram(b) => b.len(),
+        };
+        rec.counters.packets += 1;
+        rec.counters.bytes += len as u64;
+        rec.counters.messages += 1;
+        rec.counters.events += 1;
+        let now = rec.clock().now();
+        rec.record_span(super::latency::Metric::RxDecoded, meta.rx, now);
+        out.emit(meta.index, 0, now);
+    }
+}
