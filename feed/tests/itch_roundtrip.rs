@@ -34,7 +34,9 @@ fn analyze(bytes: Vec<u8>) -> (Vec<Seen>, feed::stats::FeedStats) {
     let mut an = Analyzer::new(AnalyzerConfig::default());
     let mut seen = Vec::new();
     an.run(&cap, &mut |meta, m| {
-        let FeedMessage::Itch(m) = m else { panic!("not ITCH") };
+        let FeedMessage::Itch(m) = m else {
+            panic!("not ITCH")
+        };
         if let Session::Mold(s) = meta.session {
             assert_eq!(s, b"RNDTRIP001");
         }
@@ -45,7 +47,12 @@ fn analyze(bytes: Vec<u8>) -> (Vec<Seen>, feed::stats::FeedStats) {
         assert_eq!(&buf[..n], m.as_bytes());
         assert_eq!(owned.timestamp(), m.timestamp());
         assert_eq!(owned.stock_locate(), m.stock_locate());
-        seen.push(Seen { seq: meta.seq, msg_index: meta.msg_index, frame: meta.frame, bytes: m.as_bytes().to_vec() });
+        seen.push(Seen {
+            seq: meta.seq,
+            msg_index: meta.msg_index,
+            frame: meta.frame,
+            bytes: m.as_bytes().to_vec(),
+        });
     });
     (seen, an.stats())
 }

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod drain;
-pub mod report;
+pub mod dump;
+pub mod stats;
 pub mod tail;
 
 /// tickwatch: low-latency market-data pipeline (NASDAQ ITCH 5.0 / IEX-TP), books, manipulation detection.
@@ -21,8 +22,10 @@ pub struct Cli {
 /// Every subcommand of `tickwatch`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Percentile table, .hgrm files and a latency plot from HdrHistogram interval logs (`--hist-out`).
-    Report(report::Args),
+    /// Message counts by type and transport figures (packets, gaps, duplicates, damage, time span) of a capture.
+    Stats(stats::Args),
+    /// One JSON object per decoded message of a capture (oracle CSV column names).
+    Dump(dump::Args),
     /// Deliver the records left in a spool directory to Kafka, in order, without replaying anything.
     Drain(drain::Args),
     /// Print the records of Kafka topics (message values, or envelopes with key, headers and offsets).
@@ -32,7 +35,8 @@ pub enum Command {
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Report(args) => report::run(args),
+        Command::Stats(args) => stats::run(args),
+        Command::Dump(args) => dump::run(args),
         Command::Drain(args) => drain::run(args),
         Command::Tail(args) => tail::run(args),
     }
