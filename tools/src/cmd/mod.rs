@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub mod drain;
 pub mod dump;
+pub mod report;
 pub mod stats;
 pub mod tail;
 
@@ -26,6 +27,8 @@ pub enum Command {
     Stats(stats::Args),
     /// One JSON object per decoded message of a capture (oracle CSV column names).
     Dump(dump::Args),
+    /// Percentile table, .hgrm files and a latency plot from HdrHistogram interval logs (`--hist-out`).
+    Report(report::Args),
     /// Deliver the records left in a spool directory to Kafka, in order, without replaying anything.
     Drain(drain::Args),
     /// Print the records of Kafka topics (message values, or envelopes with key, headers and offsets).
@@ -37,6 +40,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Stats(args) => stats::run(args),
         Command::Dump(args) => dump::run(args),
+        Command::Report(args) => report::run(args),
         Command::Drain(args) => drain::run(args),
         Command::Tail(args) => tail::run(args),
     }
