@@ -1,0 +1,301 @@
+//! Marking the close.
+//!
+//! **Definition** (defaults in brackets, all in [`MarkingTheCloseConfig`]): orders of size ≥ `size_multiple` [5] ×
+//! the symbol's median displayed order size, entered from `entry_from` [15:55:00] (and before the close
+//! `close_time` [16:00:00], feed clock), that either
+//! - (a) **cancelled**: leave the book by cancellation (delete, cancel of the whole remainder, or replace) within
+//!   the last `cancel_window_ms` [10 s] before the close; or
+//! - (b) **pushed**: execute aggressively and leave the last trade price ≥ `min_deviation_bps` [30 bps] away from
+//!   the `vwap_window_ms` [5 min] VWAP, in the order's direction. In ITCH an aggressive order is not itself
+//!   published: it is seen as the executions (`E`/`C`/`P`) it causes, which share one timestamp and one aggressor
+//!   side, so such a burst of executions is taken as one aggressive order of their total size (a *sweep*). The VWAP
+//!   is that of the symbol's executions in the 5 minutes before the sweep (excluding it; crosses excluded); the
+//!   deviation is measured at the sweep's last execution, i.e. as soon as the price has been pushed. At most one
+//!   push alert per symbol and side per session.
+//!
+//! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(2)(b) and (f) (orders "at or near a
+//! specific time … such as the closing" that affect the reference/closing price — "marking the close"), §1(3)(c)
+//! (orders placed and withdrawn before execution); FINRA Rule 5210 Supplementary Material .03 and FINRA Regulatory
+//! Notice 17-22 / SEC marking-the-close cases (trades near the close to influence the closing price).
+//!
+//! **Alert**: (a) completed by the cancel, (b) by the last execution of the sweep; `side` = the order's side;
+//! window = entry → completing event; evidence: `variant` (`"cancel"` / `"push"`),
+//! `order_size`, `median_order_size`, `size_multiple`, and `seconds_before_close` (a) or `vwap`, `last_price`,
+//! `deviation_bps`, `sweep_executions` (b), with the order events.
+//! **Score**: (a) geometric mean of size / threshold and window / time-left (capped 10); (b) geometric mean of size
+//! / threshold and deviation / min_deviation_bps (capped 10).
+
+use std::ops::{AddAssign, SubAssign};
+
+use book::{EventKind, Price, Side};
+
+use crate::alert::{Alert, DetectorKind, EvidenceOrder, Value};
+use crate::config::{MarkingTheCloseConfig, NS_PER_MS};
+use crate::ctx::{dir, Ctx};
+use crate::window::SlidingWindow;
+
+/// Volume and notional (ticks × shares) of executions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct VolNotional {
+    pub volume: u64,
+    pub notional: u128,
+}
+
+impl AddAssign for VolNotional {
+    #[inline]
+    fn add_assign(&mut self, o: Self) {
+        self.volume += o.volume;
+        self.notional += o.notional;
+    }
+}
+
+impl SubAssign for VolNotional {
+    #[inline]
+    fn sub_assign(&mut self, o: Self) {
+        self.volume -= o.volume;
+        self.notional -= o.notional;
+    }
+}
+
+impl VolNotional {
+    /// VWAP in ticks (0 when nothing traded).
+    #[inline]
+    pub fn vwap(&self) -> Price {
+        if self.volume == 0 {
+            0
+        } else {
+            (self.notional / self.volume as u128) as Price
+        }
+    }
+}
+
+/// An aggressive order reconstructed from consecutive executions of one symbol with one timestamp and one aggressor
+/// side (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sweep {
+    pub aggressor: Side,
+    pub ts: u64,
+    pub qty: u64,
+    pub fills: u32,
+    pub price_before: Price,
+    pub last_price: Price,
+    /// VWAP window totals just before the sweep (valid only when `in_close_window`).
+    pub vwap_before: VolNotional,
+    pub in_close_window: bool,
+    /// Median displayed order size at the sweep's start (0 = unknown).
+    pub median: u32,
+    pub first: EvidenceOrder,
+    pub last: EvidenceOrder,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Watched {
+    order_ref: u64,
+    side: Side,
+    size: u32,
+    median: u32,
+    add: EvidenceOrder,
+}
+
+/// Per-symbol marking-the-close state.
+#[derive(Debug, Clone)]
+pub(crate) struct CloseSym {
+    watched: Box<[Option<Watched>]>,
+    active: u32,
+    vwap: SlidingWindow<VolNotional>,
+    pushed: [bool; 2],
+}
+
+impl CloseSym {
+    pub(crate) fn new(cfg: &MarkingTheCloseConfig) -> Self {
+        CloseSym {
+            watched: vec![None; cfg.max_tracked_per_symbol].into_boxed_slice(),
+            active: 0,
+            vwap: SlidingWindow::new(cfg.vwap_window_ms * NS_PER_MS, 60),
+            pushed: [false; 2],
+        }
+    }
+
+    /// VWAP window totals as of `ts` (advances the window).
+    #[inline]
+    pub(crate) fn vwap_totals(&mut self, ts: u64) -> VolNotional {
+        self.vwap.advance(ts);
+        self.vwap.total()
+    }
+}
+
+/// The marking-the-close detector.
+#[derive(Debug, Clone)]
+pub(crate) struct MarkingTheClose {
+    cfg: MarkingTheCloseConfig,
+    close: u64,
+    entry_from: u64,
+    cancel_from: u64,
+    vwap_from: u64,
+    /// Large orders not watched because the per-symbol table was full.
+    pub(crate) dropped: u64,
+}
+
+impl MarkingTheClose {
+    pub(crate) fn new(cfg: &MarkingTheCloseConfig) -> Self {
+        let close = cfg.close_time.0;
+        MarkingTheClose {
+            cfg: cfg.clone(),
+            close,
+            entry_from: cfg.entry_from.0,
+            cancel_from: close.saturating_sub(cfg.cancel_window_ms * NS_PER_MS),
+            vwap_from: cfg
+                .entry_from
+                .0
+                .saturating_sub(cfg.vwap_window_ms * NS_PER_MS),
+            dropped: 0,
+        }
+    }
+
+    /// Whether executions at `ts` must feed the VWAP window.
+    #[inline]
+    pub(crate) fn wants_vwap(&self, ts: u64) -> bool {
+        ts >= self.vwap_from && ts < self.close
+    }
+
+    /// Whether `ts` is in the watched period [entry_from, close).
+    #[inline]
+    pub(crate) fn in_window(&self, ts: u64) -> bool {
+        ts >= self.entry_from && ts < self.close
+    }
+
+    /// Adds an execution to the VWAP window (call for executions, not crosses).
+    #[inline]
+    pub(crate) fn add_trade(&self, s: &mut CloseSym, ts: u64, price: Price, qty: u32) {
+        s.vwap.add(
+            ts,
+            VolNotional {
+                volume: qty as u64,
+                notional: price.max(0) as u128 * qty as u128,
+            },
+        );
+    }
+
+    #[inline]
+    pub(crate) fn on_event(&mut self, c: &Ctx<'_>, s: &mut CloseSym, out: &mut impl FnMut(&Alert)) {
+        let ts = c.ts();
+        if s.active > 0 {
+            if let Some(w) = c.withdrawal {
+                if w.gone {
+                    if let Some(slot) = s
+                        .watched
+                        .iter_mut()
+                        .find(|w2| w2.is_some_and(|x| x.order_ref == w.order_ref))
+                    {
+                        let wch = slot.take().expect("found");
+                        s.active -= 1;
+                        if ts >= self.cancel_from && ts < self.close {
+                            self.emit_cancel(c, &wch, out);
+                        }
+                    }
+                }
+            }
+        }
+        if let (Some(n), Some(median)) = (c.new_order, c.median) {
+            if self.in_window(ts)
+                && median > 0
+                && n.side != Side::None
+                && n.qty as f64 >= self.cfg.size_multiple * median as f64
+            {
+                let mut add = EvidenceOrder::from_event("large_order", c.ev);
+                add.order_ref = n.order_ref;
+                add.action = EventKind::Add;
+                let w = Watched {
+                    order_ref: n.order_ref,
+                    side: n.side,
+                    size: n.qty,
+                    median,
+                    add,
+                };
+                if let Some(slot) = s.watched.iter_mut().find(|x| x.is_none()) {
+                    *slot = Some(w);
+                    s.active += 1;
+                } else {
+                    self.dropped += 1;
+                }
+            }
+        }
+    }
+
+    fn emit_cancel(&self, c: &Ctx<'_>, w: &Watched, out: &mut impl FnMut(&Alert)) {
+        let ts = c.ts();
+        let left = self.close - ts;
+        let window = self.close - self.cancel_from;
+        let m_size = (w.size as f64 / (self.cfg.size_multiple * w.median as f64)).min(10.0);
+        let m_time = (window as f64 / left.max(1) as f64).min(10.0);
+        let mut a = Alert::at_event(DetectorKind::MarkingTheClose, c.ev, w.side);
+        a.window_start_ns = w.add.ts_ns;
+        a.score = (m_size * m_time).sqrt();
+        a.evidence
+            .figure("variant", Value::text(b"cancel"))
+            .figure("order_ref", w.order_ref)
+            .figure("order_size", w.size)
+            .figure("median_order_size", w.median)
+            .figure("size_multiple", w.size as f64 / w.median.max(1) as f64)
+            .figure("seconds_before_close", left as f64 / 1e9);
+        a.evidence.order(w.add);
+        a.evidence.order(EvidenceOrder::from_event("cancel", c.ev));
+        out(&a);
+    }
+
+    /// Evaluates a finished sweep of the symbol of `s` (variant b).
+    pub(crate) fn on_sweep(&mut self, sw: &Sweep, s: &mut CloseSym, out: &mut impl FnMut(&Alert)) {
+        if !sw.in_close_window || sw.median == 0 || sw.aggressor == Side::None {
+            return;
+        }
+        let pi = (sw.aggressor == Side::Sell) as usize;
+        if s.pushed[pi] || (sw.qty as f64) < self.cfg.size_multiple * sw.median as f64 {
+            return;
+        }
+        let vwap = sw.vwap_before.vwap();
+        if vwap <= 0 {
+            return;
+        }
+        let dev = (sw.last_price - vwap) as f64 * 1e4 / vwap as f64 * dir(sw.aggressor);
+        if dev < self.cfg.min_deviation_bps {
+            return;
+        }
+        s.pushed[pi] = true;
+        let m_size = (sw.qty as f64 / (self.cfg.size_multiple * sw.median as f64)).min(10.0);
+        let m_dev = (dev / self.cfg.min_deviation_bps).min(10.0);
+        let l = &sw.last;
+        let mut a = Alert {
+            detector: DetectorKind::MarkingTheClose.into(),
+            symbol: l.symbol,
+            stock_locate: l.book,
+            side: sw.aggressor,
+            event_ts_ns: l.ts_ns,
+            window_start_ns: sw.first.ts_ns,
+            window_end_ns: l.ts_ns,
+            score: (m_size * m_dev).sqrt(),
+            seq: l.seq,
+            evidence: Default::default(),
+        };
+        a.evidence
+            .figure("variant", Value::text(b"push"))
+            .figure("order_size", sw.qty)
+            .figure("median_order_size", sw.median)
+            .figure("size_multiple", sw.qty as f64 / sw.median as f64)
+            .price("vwap", vwap)
+            .figure("vwap_volume", sw.vwap_before.volume)
+            .price("price_before", sw.price_before)
+            .price("last_price", sw.last_price)
+            .figure("deviation_bps", dev)
+            .figure("sweep_executions", sw.fills);
+        let mut first = sw.first;
+        first.role = "sweep_execution";
+        a.evidence.order(first);
+        if sw.fills > 1 {
+            let mut last = sw.last;
+            last.role = "sweep_execution";
+            a.evidence.order(last);
+        }
+        a.evidence.orders_total = sw.fills;
+        out(&a);
+    }
+}

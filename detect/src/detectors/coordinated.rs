@@ -1,0 +1,338 @@
+//! Coordinated cross-symbol buying ("small, unusual buy orders across three different stocks within 3 s").
+//!
+//! **Qualifying buy order**: a buy of at most `max_shares` [200] shares that is marketable or improves the best bid:
+//! an add (`A`/`F`) on the buy side priced above the best bid before it (or at/through the best offer, or into an
+//! empty bid side); or an aggressive buy seen as a sweep of executions (see the marking-the-close module: same
+//! symbol, same timestamp, buy aggressor) of at most `max_shares` in total.
+//!
+//! **Definition** (defaults in brackets, all in [`CoordinatedBuyingConfig`]):
+//! - *by MPID* (`by_mpid` [true]): qualifying attributed adds (ITCH `F`) from one MPID in at least `min_symbols` [3]
+//!   distinct symbols within `window_ms` [3 s]. (Executions do not carry the aggressor's MPID, so sweeps never
+//!   count here.)
+//! - *anonymous* (`anonymous` [true]): unattributed qualifying buys (adds without MPID and sweeps) in at least
+//!   `min_symbols` distinct symbols, each of which is *unusual*: its count of qualifying buys in the trailing
+//!   `window_ms` is ≥ `anon_rate_multiple` [10] × its baseline (qualifying buys over the trailing
+//!   `anon_baseline_window_ms` [5 min] before the current 5-s bucket, scaled to the window length) and ≥
+//!   `anon_min_orders_per_symbol` [3]. The symbols must become unusual within `window_ms` of each other.
+//!
+//! After an alert, the symbols that contributed cannot contribute again until `window_ms` has passed (one alert per
+//! episode).
+//!
+//! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(1)(a) and (g) (orders/transactions by
+//! one person or persons acting in collaboration that represent a significant proportion of activity / are
+//! concentrated in a short period), §2(a) (orders disseminating misleading signals on related instruments), and
+//! the cross-product manipulation indicators of §1(7); FINRA Rule 5210 Supplementary Material .03 framing.
+//!
+//! **Alert**: completed by the order that brings the count of symbols to the minimum; `symbol` = that order's
+//! symbol (the others are in the evidence); `side` buy; window = earliest contributing order → completing order;
+//! evidence: `variant` (`"mpid"`/`"anonymous"`), `mpid`, `symbols`, and the contributing orders (anonymous: for each
+//! symbol its latest qualifying order, with `count_in_window` and `baseline_per_window` figures for the completing
+//! symbol).
+//! **Score**: symbols / min_symbols (capped 10) — for the anonymous variant multiplied by the geometric mean of the
+//! completing symbol's rate multiple / anon_rate_multiple (capped 10), square-rooted.
+
+use book::{Side, Symbol};
+
+use crate::alert::{Alert, DetectorKind, EvidenceOrder, Value, MAX_ORDERS};
+use crate::config::{CoordinatedBuyingConfig, NS_PER_MS};
+use crate::window::SlidingWindow;
+
+/// Orders remembered per MPID.
+const MPID_RING: usize = MAX_ORDERS;
+/// Symbols that can be "unusual" at once.
+const HOT: usize = 64;
+/// Probe length of the MPID table.
+const PROBE: usize = 16;
+
+#[derive(Debug, Clone)]
+struct MpidSlot {
+    key: u32,
+    last_ts: u64,
+    ring: [EvidenceOrder; MPID_RING],
+    head: usize,
+    len: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Hot {
+    book: u16,
+    hot_ts: u64,
+    count: u32,
+    baseline: f64,
+    last: EvidenceOrder,
+}
+
+/// Per-symbol state of the anonymous variant.
+#[derive(Debug, Clone)]
+pub(crate) struct CoordSym {
+    win: SlidingWindow<u32>,
+    base: SlidingWindow<u32>,
+}
+
+impl CoordSym {
+    pub(crate) fn new(cfg: &CoordinatedBuyingConfig) -> Self {
+        CoordSym {
+            win: SlidingWindow::new(cfg.window_ms * NS_PER_MS, 30),
+            base: SlidingWindow::new(cfg.anon_baseline_window_ms * NS_PER_MS, 60),
+        }
+    }
+}
+
+/// The coordinated-buying detector (holds the cross-symbol state).
+#[derive(Debug, Clone)]
+pub(crate) struct CoordinatedBuying {
+    cfg: CoordinatedBuyingConfig,
+    window_ns: u64,
+    mpids: Box<[MpidSlot]>,
+    mask: usize,
+    hot: [Option<Hot>; HOT],
+    /// Symbols that contributed to an anonymous alert, and until when they may not contribute again.
+    used: [(u16, u64); HOT],
+    /// Qualifying attributed orders ignored because the MPID table was full.
+    pub(crate) dropped_mpid: u64,
+    /// Unusual symbols ignored because the hot list was full.
+    pub(crate) dropped_hot: u64,
+}
+
+const EMPTY_EO: EvidenceOrder = EvidenceOrder {
+    role: "",
+    action: book::EventKind::None,
+    ts_ns: 0,
+    seq: 0,
+    order_ref: 0,
+    match_number: 0,
+    price: 0,
+    shares: 0,
+    book: 0,
+    symbol: Symbol::EMPTY,
+    side: Side::None,
+    mpid: [0; 4],
+};
+
+impl CoordinatedBuying {
+    pub(crate) fn new(cfg: &CoordinatedBuyingConfig) -> Self {
+        let cap = cfg.max_mpids.next_power_of_two().max(PROBE);
+        let empty = MpidSlot {
+            key: 0,
+            last_ts: 0,
+            ring: [EMPTY_EO; MPID_RING],
+            head: 0,
+            len: 0,
+        };
+        CoordinatedBuying {
+            cfg: cfg.clone(),
+            window_ns: cfg.window_ms * NS_PER_MS,
+            mpids: vec![empty; if cfg.by_mpid { cap } else { 1 }].into_boxed_slice(),
+            mask: if cfg.by_mpid { cap - 1 } else { 0 },
+            hot: [None; HOT],
+            used: [(0, 0); HOT],
+            dropped_mpid: 0,
+            dropped_hot: 0,
+        }
+    }
+
+    /// Whether an order of `qty` shares can qualify at all.
+    #[inline]
+    pub(crate) fn small(&self, qty: u64) -> bool {
+        qty > 0 && qty <= self.cfg.max_shares as u64
+    }
+
+    /// A qualifying buy (see the module docs). `o` describes the order (its `mpid` decides the variant).
+    #[inline]
+    pub(crate) fn on_buy(
+        &mut self,
+        o: &EvidenceOrder,
+        s: &mut CoordSym,
+        out: &mut impl FnMut(&Alert),
+    ) {
+        let attributed = o.mpid.iter().any(|&b| b != 0 && b != b' ');
+        if attributed {
+            if self.cfg.by_mpid {
+                self.on_mpid_buy(o, out);
+            }
+        } else if self.cfg.anonymous {
+            self.on_anonymous_buy(o, s, out);
+        }
+    }
+
+    fn on_mpid_buy(&mut self, o: &EvidenceOrder, out: &mut impl FnMut(&Alert)) {
+        let key = u32::from_be_bytes(o.mpid);
+        let ts = o.ts_ns;
+        let oldest = ts.saturating_sub(self.window_ns);
+        let home = (key.wrapping_mul(0x9e37_79b9) >> 7) as usize & self.mask;
+        let mut found = None;
+        let mut free = None;
+        for k in 0..PROBE.min(self.mpids.len()) {
+            let i = (home + k) & self.mask;
+            let slot = &self.mpids[i];
+            if slot.key == key {
+                found = Some(i);
+                break;
+            }
+            if free.is_none() && (slot.key == 0 || slot.last_ts < oldest) {
+                free = Some(i);
+            }
+        }
+        let i = match (found, free) {
+            (Some(i), _) => i,
+            (None, Some(i)) => {
+                let slot = &mut self.mpids[i];
+                slot.key = key;
+                slot.len = 0;
+                slot.head = 0;
+                i
+            }
+            (None, None) => {
+                self.dropped_mpid += 1;
+                return;
+            }
+        };
+        let slot = &mut self.mpids[i];
+        slot.last_ts = ts;
+        // Drop orders that left the window.
+        while slot.len > 0 && slot.ring[slot.head].ts_ns < oldest {
+            slot.head = (slot.head + 1) % MPID_RING;
+            slot.len -= 1;
+        }
+        let pos = (slot.head + slot.len) % MPID_RING;
+        slot.ring[pos] = *o;
+        if slot.len == MPID_RING {
+            slot.head = (slot.head + 1) % MPID_RING;
+        } else {
+            slot.len += 1;
+        }
+        // Distinct symbols.
+        let mut books = [0u16; MPID_RING];
+        let mut nb = 0;
+        for k in 0..slot.len {
+            let b = slot.ring[(slot.head + k) % MPID_RING].book;
+            if !books[..nb].contains(&b) {
+                books[nb] = b;
+                nb += 1;
+            }
+        }
+        if nb < self.cfg.min_symbols {
+            return;
+        }
+        let first = slot.ring[slot.head];
+        let mut a = Alert {
+            detector: DetectorKind::CoordinatedBuying.into(),
+            symbol: o.symbol,
+            stock_locate: o.book,
+            side: Side::Buy,
+            event_ts_ns: ts,
+            window_start_ns: first.ts_ns,
+            window_end_ns: ts,
+            score: (nb as f64 / self.cfg.min_symbols as f64).min(10.0),
+            seq: o.seq,
+            evidence: Default::default(),
+        };
+        a.evidence
+            .figure("variant", Value::text(b"mpid"))
+            .figure("mpid", Value::text(&o.mpid))
+            .figure("symbols", nb)
+            .figure("orders", slot.len)
+            .figure("span_ns", ts - first.ts_ns);
+        for k in 0..slot.len {
+            let mut e = slot.ring[(slot.head + k) % MPID_RING];
+            e.role = "buy_order";
+            a.evidence.order(e);
+        }
+        slot.len = 0;
+        out(&a);
+    }
+
+    fn on_anonymous_buy(
+        &mut self,
+        o: &EvidenceOrder,
+        s: &mut CoordSym,
+        out: &mut impl FnMut(&Alert),
+    ) {
+        let ts = o.ts_ns;
+        s.win.add(ts, 1);
+        s.base.add(ts, 1);
+        let count = s.win.total();
+        let base_span = s.base.window_ns() - s.base.bucket_width_ns();
+        let baseline = s.base.total_before_newest() as f64 * s.win.window_ns() as f64
+            / base_span.max(1) as f64;
+        let used = self
+            .used
+            .iter()
+            .any(|&(b, until)| until > ts && b == o.book);
+        let unusual = count >= self.cfg.anon_min_orders_per_symbol
+            && count as f64 >= self.cfg.anon_rate_multiple * baseline
+            && !used;
+        let oldest = ts.saturating_sub(self.window_ns);
+        for h in self.hot.iter_mut() {
+            if h.is_some_and(|h| h.hot_ts < oldest) {
+                *h = None;
+            }
+        }
+        if !unusual {
+            return;
+        }
+        let mut e = *o;
+        e.role = "buy_order";
+        if let Some(h) = self.hot.iter_mut().flatten().find(|h| h.book == o.book) {
+            h.count = count;
+            h.baseline = baseline;
+            h.last = e;
+        } else if let Some(slot) = self.hot.iter_mut().find(|h| h.is_none()) {
+            *slot = Some(Hot {
+                book: o.book,
+                hot_ts: ts,
+                count,
+                baseline,
+                last: e,
+            });
+        } else {
+            self.dropped_hot += 1;
+            return;
+        }
+        let n = self.hot.iter().flatten().count();
+        if n < self.cfg.min_symbols {
+            return;
+        }
+        let start = self
+            .hot
+            .iter()
+            .flatten()
+            .map(|h| h.hot_ts)
+            .min()
+            .unwrap_or(ts);
+        let m_sym = (n as f64 / self.cfg.min_symbols as f64).min(10.0);
+        let m_rate = if baseline > 0.0 && self.cfg.anon_rate_multiple > 0.0 {
+            (count as f64 / baseline / self.cfg.anon_rate_multiple).min(10.0)
+        } else {
+            10.0
+        };
+        let mut a = Alert {
+            detector: DetectorKind::CoordinatedBuying.into(),
+            symbol: o.symbol,
+            stock_locate: o.book,
+            side: Side::Buy,
+            event_ts_ns: ts,
+            window_start_ns: start,
+            window_end_ns: ts,
+            score: (m_sym * m_rate).sqrt(),
+            seq: o.seq,
+            evidence: Default::default(),
+        };
+        a.evidence
+            .figure("variant", Value::text(b"anonymous"))
+            .figure("symbols", n)
+            .figure("count_in_window", count)
+            .figure("baseline_per_window", baseline)
+            .figure("span_ns", ts - start);
+        let until = ts + self.window_ns;
+        for h in self.hot.iter_mut() {
+            if let Some(hh) = h.take() {
+                a.evidence.order(hh.last);
+                if let Some(u) = self.used.iter_mut().find(|(_, t)| *t <= ts) {
+                    *u = (hh.book, until);
+                }
+            }
+        }
+        out(&a);
+    }
+}

@@ -1,0 +1,512 @@
+//! Layering.
+//!
+//! **Definition** (defaults in brackets, all in [`LayeringConfig`]): at least `min_orders` [3] orders on one side at
+//! at least `min_levels` [3] distinct price levels, all placed within `placement_window_ms` [1 s], each of size ≥
+//! `size_multiple` [2] × the symbol's median displayed order size and still resting unexecuted; then an execution
+//! against a resting order on the *opposite* side within `execution_within_ms` [5 s] of the last of those
+//! placements; then at least `cancel_fraction` [80 %] of the layered quantity (the layer orders' resting shares at
+//! that execution) cancelled within `cancel_within_ms` [1 s] of that execution. With `group_by_mpid` [true],
+//! attributed orders (ITCH `F`) are grouped by MPID and anonymous orders form one group per symbol and side.
+//!
+//! The layer is chosen at the execution: among the group's qualifying orders, the placement window (anchored at each
+//! order) holding the most distinct price levels (then the most orders, then the latest) — *all* qualifying orders
+//! of the group in that window belong to the layer, so the cancelled fraction is measured against the whole layer,
+//! never against a convenient subset. Replacing a layer order (ITCH `U`) withdraws it and counts as cancelling its
+//! resting shares.
+//!
+//! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(6)(a)–(c) ("layering and spoofing":
+//! orders "submitted to multiple price levels on one side of the order book" and removed before execution, with a
+//! transaction on the other side); FINRA Rule 5210 Supplementary Material .03 (non-bona-fide orders on one side
+//! that induce executions on the other); CME Rule 575.A–B.
+//!
+//! **Alert**: completed by the cancel that reaches the fraction; `side` = the layered side; window = first placement
+//! → that cancel; evidence: the layer orders, the opposite execution, the completing cancel; figures
+//! `layer_orders`, `layer_levels`, `layered_shares`, `cancelled_shares`, `cancelled_fraction`,
+//! `median_order_size`, `execution_ts_ns`, `mpid` (when grouped by MPID).
+//! **Score**: geometric mean of levels / min_levels, cancelled fraction / threshold and
+//! (mean size / median) / size_multiple, each capped at 10.
+
+use book::{EventKind, Price, Side};
+
+use crate::alert::{Alert, DetectorKind, EvidenceOrder, Value, MAX_ORDERS};
+use crate::config::{LayeringConfig, NS_PER_MS};
+use crate::ctx::Ctx;
+use crate::refindex::RefIndex;
+
+/// Upper bound of tracked orders per symbol (the config value is clamped to this).
+pub(crate) const MAX_TRACKED: usize = 1024;
+/// Layer members remembered per arm.
+const MAX_MEMBERS: usize = 16;
+/// Armed layers per symbol.
+const ARMS: usize = 4;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Tracked {
+    live: bool,
+    side: Side,
+    mpid: [u8; 4],
+    order_ref: u64,
+    price: Price,
+    size: u32,
+    remaining: u32,
+    median: u32,
+    ts: u64,
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Member {
+    order_ref: u64,
+    price: Price,
+    resting: u32,
+    cancelled: u32,
+    ts: u64,
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Arm {
+    active: bool,
+    side: Side,
+    mpid: [u8; 4],
+    exec: EvidenceOrder,
+    deadline: u64,
+    members: [Member; MAX_MEMBERS],
+    n: usize,
+    total_orders: usize,
+    levels: usize,
+    layered: u64,
+    cancelled: u64,
+    first_ts: u64,
+    median: u32,
+    size_sum: u64,
+}
+
+const NO_EXEC: EvidenceOrder = EvidenceOrder {
+    role: "",
+    action: EventKind::None,
+    ts_ns: 0,
+    seq: 0,
+    order_ref: 0,
+    match_number: 0,
+    price: 0,
+    shares: 0,
+    book: 0,
+    symbol: book::Symbol::EMPTY,
+    side: Side::None,
+    mpid: [0; 4],
+};
+
+impl Arm {
+    const IDLE: Arm = Arm {
+        active: false,
+        side: Side::None,
+        mpid: [0; 4],
+        exec: NO_EXEC,
+        deadline: 0,
+        members: [Member {
+            order_ref: 0,
+            price: 0,
+            resting: 0,
+            cancelled: 0,
+            ts: 0,
+            seq: 0,
+        }; MAX_MEMBERS],
+        n: 0,
+        total_orders: 0,
+        levels: 0,
+        layered: 0,
+        cancelled: 0,
+        first_ts: 0,
+        median: 0,
+        size_sum: 0,
+    };
+}
+
+/// Per-symbol layering state: a ring of recent large orders (in placement order), an index of the live ones by
+/// reference, and the armed layers.
+#[derive(Debug, Clone)]
+pub(crate) struct LayerSym {
+    ring: Box<[Tracked]>,
+    next: usize,
+    index: RefIndex,
+    live_side: [u32; 3],
+    arms: [Arm; ARMS],
+    armed: u32,
+}
+
+impl LayerSym {
+    pub(crate) fn new(cfg: &LayeringConfig) -> Self {
+        let n = cfg.max_tracked_per_symbol.clamp(1, MAX_TRACKED);
+        LayerSym {
+            ring: vec![Tracked::default(); n].into_boxed_slice(),
+            next: 0,
+            index: RefIndex::new(n),
+            live_side: [0; 3],
+            arms: [Arm::IDLE; ARMS],
+            armed: 0,
+        }
+    }
+
+    #[inline]
+    fn retire(&mut self, slot: usize) {
+        let t = &mut self.ring[slot];
+        if t.live {
+            t.live = false;
+            self.live_side[t.side as usize] -= 1;
+            self.index.remove(t.order_ref);
+        }
+    }
+}
+
+/// The layering detector.
+#[derive(Debug, Clone)]
+pub(crate) struct Layering {
+    cfg: LayeringConfig,
+    place_ns: u64,
+    exec_ns: u64,
+    cancel_ns: u64,
+    /// Tracked orders overwritten while still live and young enough to matter.
+    pub(crate) evicted: u64,
+    /// Scratch index buffers for [`Layering::try_arm`] (allocated once, so arming never touches the heap).
+    scratch: Box<[u16]>,
+    scratch_group: Box<[u16]>,
+}
+
+impl Layering {
+    pub(crate) fn new(cfg: &LayeringConfig) -> Self {
+        Layering {
+            cfg: cfg.clone(),
+            place_ns: cfg.placement_window_ms * NS_PER_MS,
+            exec_ns: cfg.execution_within_ms * NS_PER_MS,
+            cancel_ns: cfg.cancel_within_ms * NS_PER_MS,
+            evicted: 0,
+            scratch: vec![0u16; MAX_TRACKED].into_boxed_slice(),
+            scratch_group: vec![0u16; MAX_TRACKED].into_boxed_slice(),
+        }
+    }
+
+    #[inline]
+    fn group(&self, mpid: [u8; 4]) -> [u8; 4] {
+        if self.cfg.group_by_mpid && mpid.iter().any(|&b| b != 0 && b != b' ') {
+            mpid
+        } else {
+            [0; 4]
+        }
+    }
+
+    #[inline]
+    pub(crate) fn on_event(&mut self, c: &Ctx<'_>, s: &mut LayerSym, out: &mut impl FnMut(&Alert)) {
+        let ts = c.ts();
+        // 1. Withdrawals: feed armed layers, retire tracked orders.
+        if let Some(w) = c.withdrawal {
+            if s.armed > 0 {
+                self.on_withdrawal_armed(c, s, w.order_ref, w.qty, w.replace, out);
+            }
+            if let Some(slot) = s.index.get(w.order_ref) {
+                let slot = slot as usize;
+                let t = &mut s.ring[slot];
+                t.remaining = if w.replace {
+                    0
+                } else {
+                    t.remaining.saturating_sub(w.qty)
+                };
+                if w.gone || t.remaining == 0 {
+                    s.retire(slot);
+                }
+            }
+        }
+        // 2. Executions: against a tracked order (disqualifies it), or on the opposite side (may arm a layer).
+        if let Some(x) = c.exec {
+            if let Some(slot) = s.index.get(x.order_ref) {
+                s.retire(slot as usize);
+            }
+            if s.armed > 0 && x.order_ref != 0 {
+                for arm in s.arms.iter_mut().filter(|a| a.active) {
+                    if let Some(m) = arm.members[..arm.n]
+                        .iter_mut()
+                        .find(|m| m.order_ref == x.order_ref)
+                    {
+                        m.resting = m.resting.saturating_sub(x.qty);
+                    }
+                }
+            }
+            let layer_side = x.resting.opposite();
+            if layer_side != Side::None
+                && s.live_side[layer_side as usize] as usize >= self.cfg.min_orders
+            {
+                self.try_arm(c, s, layer_side, ts);
+            }
+        }
+        // 3. New large order.
+        if let (Some(n), Some(median)) = (c.new_order, c.median) {
+            if median > 0
+                && n.side != Side::None
+                && n.order_ref != 0
+                && n.qty as f64 >= self.cfg.size_multiple * median as f64
+            {
+                let slot = s.next;
+                if s.ring[slot].live {
+                    if ts.saturating_sub(s.ring[slot].ts) <= self.place_ns + self.exec_ns {
+                        self.evicted += 1;
+                    }
+                    s.retire(slot);
+                }
+                // A reused reference (bad input) must not leave a stale index entry behind.
+                if let Some(old) = s.index.get(n.order_ref) {
+                    s.retire(old as usize);
+                }
+                s.ring[slot] = Tracked {
+                    live: true,
+                    side: n.side,
+                    mpid: self.group(c.ev.mpid),
+                    order_ref: n.order_ref,
+                    price: n.price,
+                    size: n.qty,
+                    remaining: n.qty,
+                    median,
+                    ts,
+                    seq: c.ev.seq,
+                };
+                s.index.insert(n.order_ref, slot as u16);
+                s.live_side[n.side as usize] += 1;
+                s.next = (slot + 1) % s.ring.len();
+            }
+        }
+        // 4. Expire arms whose cancel window has passed.
+        if s.armed > 0 {
+            for arm in s.arms.iter_mut().filter(|a| a.active) {
+                if ts > arm.deadline {
+                    arm.active = false;
+                    s.armed -= 1;
+                }
+            }
+        }
+    }
+
+    fn on_withdrawal_armed(
+        &mut self,
+        c: &Ctx<'_>,
+        s: &mut LayerSym,
+        order_ref: u64,
+        qty: u32,
+        replace: bool,
+        out: &mut impl FnMut(&Alert),
+    ) {
+        let ts = c.ts();
+        for arm in s.arms.iter_mut().filter(|a| a.active) {
+            if ts > arm.deadline {
+                arm.active = false;
+                s.armed -= 1;
+                continue;
+            }
+            let Some(m) = arm.members[..arm.n]
+                .iter_mut()
+                .find(|m| m.order_ref == order_ref)
+            else {
+                continue;
+            };
+            let q = if replace {
+                m.resting
+            } else {
+                qty.min(m.resting)
+            };
+            m.resting -= q;
+            m.cancelled += q;
+            arm.cancelled += q as u64;
+            if arm.layered > 0
+                && arm.cancelled as f64 >= self.cfg.cancel_fraction * arm.layered as f64
+            {
+                Self::emit(&self.cfg, c, arm, out);
+                arm.active = false;
+                s.armed -= 1;
+            }
+        }
+    }
+
+    fn emit(cfg: &LayeringConfig, c: &Ctx<'_>, arm: &Arm, out: &mut impl FnMut(&Alert)) {
+        let frac = arm.cancelled as f64 / arm.layered as f64;
+        let mean = arm.size_sum as f64 / arm.total_orders.max(1) as f64;
+        let m_levels = (arm.levels as f64 / cfg.min_levels.max(1) as f64).min(10.0);
+        let m_frac = (frac / cfg.cancel_fraction).min(10.0);
+        let m_size = (mean / arm.median.max(1) as f64 / cfg.size_multiple).clamp(0.0, 10.0);
+        let mut a = Alert::at_event(DetectorKind::Layering, c.ev, arm.side);
+        a.window_start_ns = arm.first_ts;
+        a.score = (m_levels * m_frac * m_size).cbrt();
+        a.evidence
+            .figure("layer_orders", arm.total_orders)
+            .figure("layer_levels", arm.levels)
+            .figure("layered_shares", arm.layered)
+            .figure("cancelled_shares", arm.cancelled)
+            .figure("cancelled_fraction", frac)
+            .figure("median_order_size", arm.median)
+            .figure("execution_ts_ns", arm.exec.ts_ns);
+        if arm.mpid != [0; 4] {
+            a.evidence.figure("mpid", Value::text(&arm.mpid));
+        }
+        for m in &arm.members[..arm.n] {
+            let o = EvidenceOrder {
+                role: "layer_order",
+                action: EventKind::Add,
+                ts_ns: m.ts,
+                seq: m.seq,
+                order_ref: m.order_ref,
+                match_number: 0,
+                price: m.price,
+                shares: m.resting + m.cancelled,
+                book: c.ev.book,
+                symbol: c.ev.symbol,
+                side: arm.side,
+                mpid: arm.mpid,
+            };
+            if a.evidence.orders().len() + 2 < MAX_ORDERS {
+                a.evidence.order(o);
+            } else {
+                a.evidence.orders_total += 1;
+            }
+        }
+        a.evidence.orders_total += (arm.total_orders - arm.n) as u32;
+        a.evidence.order(arm.exec);
+        a.evidence.order(EvidenceOrder::from_event("cancel", c.ev));
+        out(&a);
+    }
+
+    /// At an execution against a resting order on the side opposite `side`: find the best layer of each group on
+    /// `side` and arm it (unless that group is already armed).
+    fn try_arm(&mut self, c: &Ctx<'_>, s: &mut LayerSym, side: Side, ts: u64) {
+        let mut idx = std::mem::take(&mut self.scratch);
+        let mut gi = std::mem::take(&mut self.scratch_group);
+        self.try_arm_with(c, s, side, ts, &mut idx, &mut gi);
+        self.scratch = idx;
+        self.scratch_group = gi;
+    }
+
+    fn try_arm_with(
+        &mut self,
+        c: &Ctx<'_>,
+        s: &mut LayerSym,
+        side: Side,
+        ts: u64,
+        idx: &mut [u16],
+        gi: &mut [u16],
+    ) {
+        let min_orders = self.cfg.min_orders.max(1);
+        let len = s.ring.len();
+        let oldest_ok = ts.saturating_sub(self.place_ns + self.exec_ns);
+        // Candidates newest first: walk the ring backwards from the newest entry until placements are too old.
+        let mut k = 0;
+        for off in 1..=len {
+            let i = (s.next + len - off) % len;
+            let t = &s.ring[i];
+            if t.ts < oldest_ok || (t.ts == 0 && !t.live) {
+                break;
+            }
+            if t.live && t.side == side && t.ts <= ts {
+                idx[k] = i as u16;
+                k += 1;
+            }
+        }
+        if k < min_orders {
+            return;
+        }
+        idx[..k].reverse(); // placement order
+                            // Distinct groups among candidates (few: anonymous + a handful of MPIDs).
+        let mut groups = [[0u8; 4]; 8];
+        let mut ng = 0;
+        for &i in &idx[..k] {
+            let g = s.ring[i as usize].mpid;
+            if !groups[..ng].contains(&g) && ng < groups.len() {
+                groups[ng] = g;
+                ng += 1;
+            }
+        }
+        for &g in &groups[..ng] {
+            if s.arms
+                .iter()
+                .any(|a| a.active && a.side == side && a.mpid == g && ts <= a.deadline)
+            {
+                continue;
+            }
+            let mut gn = 0;
+            for &i in &idx[..k] {
+                if s.ring[i as usize].mpid == g {
+                    gi[gn] = i;
+                    gn += 1;
+                }
+            }
+            if gn < min_orders {
+                continue;
+            }
+            let gi = &gi[..gn];
+            // Best window: most distinct levels, then most orders, then latest.
+            let mut best: Option<(usize, usize, usize, usize)> = None; // (levels, orders, start, end)
+            let mut end = 0;
+            for start in 0..gn {
+                let t0 = s.ring[gi[start] as usize].ts;
+                end = end.max(start);
+                while end < gn && s.ring[gi[end] as usize].ts <= t0 + self.place_ns {
+                    end += 1;
+                }
+                let last_ts = s.ring[gi[end - 1] as usize].ts;
+                if ts.saturating_sub(last_ts) > self.exec_ns || end - start < min_orders {
+                    continue;
+                }
+                let w = &gi[start..end];
+                let levels = (0..w.len())
+                    .filter(|&j| {
+                        let p = s.ring[w[j] as usize].price;
+                        !w[..j].iter().any(|&i| s.ring[i as usize].price == p)
+                    })
+                    .count();
+                let orders = w.len();
+                if best.is_none_or(|(bl, bo, _, _)| (levels, orders) >= (bl, bo)) {
+                    best = Some((levels, orders, start, end));
+                }
+            }
+            let Some((levels, orders, start, end)) = best else {
+                continue;
+            };
+            if levels < self.cfg.min_levels {
+                continue;
+            }
+            let Some(slot) = s.arms.iter().position(|a| !a.active || ts > a.deadline) else {
+                continue;
+            };
+            if s.arms[slot].active {
+                s.armed -= 1;
+            }
+            let mut arm = Arm::IDLE;
+            arm.active = true;
+            arm.side = side;
+            arm.mpid = g;
+            arm.exec = EvidenceOrder::from_event("opposite_execution", c.ev);
+            arm.deadline = ts + self.cancel_ns;
+            arm.levels = levels;
+            arm.total_orders = orders;
+            arm.first_ts = s.ring[gi[start] as usize].ts;
+            for &i in &gi[start..end] {
+                let t = &s.ring[i as usize];
+                arm.layered += t.remaining as u64;
+                arm.size_sum += t.size as u64;
+                arm.median = arm.median.max(t.median);
+                if arm.n < MAX_MEMBERS {
+                    arm.members[arm.n] = Member {
+                        order_ref: t.order_ref,
+                        price: t.price,
+                        resting: t.remaining,
+                        cancelled: 0,
+                        ts: t.ts,
+                        seq: t.seq,
+                    };
+                    arm.n += 1;
+                }
+            }
+            if arm.n < orders {
+                // Members beyond MAX_MEMBERS cannot be followed: measure the fraction on the followed ones only.
+                arm.layered = arm.members[..arm.n].iter().map(|m| m.resting as u64).sum();
+            }
+            s.arms[slot] = arm;
+            s.armed += 1;
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Excessive order-to-trade ratio.
+//!
+//! **Definition** (defaults in brackets, all in [`OrderToTradeConfig`]): over a sliding `window_ms` [60 s] window,
+//! per symbol: order messages (adds, cancels, deletes, replaces) ≥ `min_order_messages` [2 000] and order messages
+//! / max(executions, 1) ≥ `max_ratio` [200], where executions are `E`, `C` and `P` of the symbol. Per MPID within a
+//! symbol (`per_mpid` [true]; attributed orders, whose every event carries the MPID): the MPID's order messages ≥
+//! `mpid_min_order_messages` [1 000] and its order messages / max(executions of its orders, 1) ≥ `max_ratio`.
+//!
+//! The window is bucketed in 60 buckets (1 s). One alert per episode and key: after an alert the key stays quiet
+//! until its count falls below half the minimum or its ratio below half the threshold.
+//!
+//! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(5)(a) (the "ratio of orders to
+//! transactions" as an indicator of manipulative behaviour), MiFID II Article 48(6) and Delegated Regulation
+//! 2017/566 (RTS 9: maximum ratio of unexecuted orders to transactions); CME Rule 575.D (messaging in a manner that
+//! disrupts or creates an excessive message burden); FINRA Rule 5210 Supplementary Material .03 (excessive
+//! non-bona-fide quoting activity).
+//!
+//! **Alert**: completed by the message that crossed the thresholds; `side` null; window = the 60 s window;
+//! evidence: `order_messages`, `executions`, `order_to_trade`, `mpid` (per-MPID variant) and `variant`
+//! (`"symbol"`/`"mpid"`).
+//! **Score**: geometric mean of ratio / max_ratio and count / minimum, each capped at 10.
+
+use book::Side;
+
+use crate::alert::{Alert, DetectorKind, Value};
+use crate::config::{OrderToTradeConfig, NS_PER_MS};
+use crate::ctx::Ctx;
+use crate::detectors::stuffing::OrdersTrades;
+use crate::window::SlidingWindow;
+
+/// Probe length of the (symbol, MPID) table.
+const PROBE: usize = 8;
+
+/// Per-symbol order-to-trade state.
+#[derive(Debug, Clone)]
+pub(crate) struct OtrSym {
+    win: SlidingWindow<OrdersTrades>,
+    latched: bool,
+}
+
+impl OtrSym {
+    pub(crate) fn new(cfg: &OrderToTradeConfig) -> Self {
+        OtrSym {
+            win: SlidingWindow::new(cfg.window_ms * NS_PER_MS, 60),
+            latched: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct MpidKey {
+    /// (locate << 32) | mpid; 0 = empty.
+    key: u64,
+    last_ts: u64,
+    win: SlidingWindow<OrdersTrades>,
+    latched: bool,
+}
+
+/// The order-to-trade detector (holds the per-(symbol, MPID) table).
+#[derive(Debug, Clone)]
+pub(crate) struct OrderToTrade {
+    cfg: OrderToTradeConfig,
+    window_ns: u64,
+    keys: Box<[MpidKey]>,
+    mask: usize,
+    /// Attributed events ignored because the (symbol, MPID) table was full.
+    pub(crate) dropped: u64,
+}
+
+impl OrderToTrade {
+    pub(crate) fn new(cfg: &OrderToTradeConfig) -> Self {
+        let window_ns = cfg.window_ms * NS_PER_MS;
+        let cap = if cfg.per_mpid {
+            cfg.max_mpid_keys.next_power_of_two().max(PROBE)
+        } else {
+            1
+        };
+        let proto = MpidKey {
+            key: 0,
+            last_ts: 0,
+            win: SlidingWindow::new(window_ns, 60),
+            latched: false,
+        };
+        OrderToTrade {
+            cfg: cfg.clone(),
+            window_ns,
+            keys: vec![proto; cap].into_boxed_slice(),
+            mask: cap - 1,
+            dropped: 0,
+        }
+    }
+
+    #[inline]
+    fn check(&self, w: OrdersTrades, min: u32, latched: &mut bool) -> Option<f64> {
+        let ratio = w.orders as f64 / w.trades.max(1) as f64;
+        if *latched {
+            if w.orders * 2 < min || ratio * 2.0 < self.cfg.max_ratio {
+                *latched = false;
+            }
+            return None;
+        }
+        if w.orders >= min && ratio >= self.cfg.max_ratio {
+            *latched = true;
+            Some(ratio)
+        } else {
+            None
+        }
+    }
+
+    fn alert(
+        &self,
+        c: &Ctx<'_>,
+        w: OrdersTrades,
+        ratio: f64,
+        min: u32,
+        start: u64,
+        mpid: Option<[u8; 4]>,
+    ) -> Alert {
+        let ts = c.ts();
+        let m_ratio = (ratio / self.cfg.max_ratio).min(10.0);
+        let m_count = (w.orders as f64 / min.max(1) as f64).min(10.0);
+        let mut a = Alert::at_event(DetectorKind::OrderToTrade, c.ev, Side::None);
+        a.window_start_ns = start.max(ts.saturating_sub(self.window_ns));
+        a.score = (m_ratio * m_count).sqrt();
+        a.evidence
+            .figure(
+                "variant",
+                Value::text(if mpid.is_some() { b"mpid" } else { b"symbol" }),
+            )
+            .figure("order_messages", w.orders)
+            .figure("executions", w.trades)
+            .figure("order_to_trade", ratio)
+            .figure("window_ns", self.window_ns);
+        if let Some(m) = mpid {
+            a.evidence.figure("mpid", Value::text(&m));
+        }
+        a
+    }
+
+    /// `orders`/`trades`: whether the event is an order message / an execution of the symbol.
+    #[inline]
+    pub(crate) fn on_event(
+        &mut self,
+        c: &Ctx<'_>,
+        s: &mut OtrSym,
+        orders: bool,
+        trades: bool,
+        out: &mut impl FnMut(&Alert),
+    ) {
+        if !orders && !trades {
+            return;
+        }
+        let ts = c.ts();
+        let v = OrdersTrades {
+            orders: orders as u32,
+            trades: trades as u32,
+        };
+        s.win.add(ts, v);
+        let w = s.win.total();
+        if let Some(ratio) = self.check(w, self.cfg.min_order_messages, &mut s.latched) {
+            let a = self.alert(
+                c,
+                w,
+                ratio,
+                self.cfg.min_order_messages,
+                s.win.start_ns(),
+                None,
+            );
+            out(&a);
+        }
+        // Per MPID: only events of attributed orders (an execution's MPID is the resting order's).
+        if self.cfg.per_mpid
+            && c.ev.mpid.iter().any(|&b| b != 0 && b != b' ')
+            && c.ev.kind != book::EventKind::HiddenTrade
+        {
+            self.on_mpid(c, v, out);
+        }
+    }
+
+    fn on_mpid(&mut self, c: &Ctx<'_>, v: OrdersTrades, out: &mut impl FnMut(&Alert)) {
+        let ts = c.ts();
+        let key = ((c.ev.book as u64) << 32) | u32::from_be_bytes(c.ev.mpid) as u64;
+        let home = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & self.mask;
+        let stale = ts.saturating_sub(self.window_ns);
+        let mut found = None;
+        let mut free: Option<(usize, u64)> = None;
+        for k in 0..PROBE.min(self.keys.len()) {
+            let i = (home + k) & self.mask;
+            let e = &self.keys[i];
+            if e.key == key {
+                found = Some(i);
+                break;
+            }
+            // Prefer an empty slot, then the stalest idle one.
+            let age_key = if e.key == 0 { 0 } else { e.last_ts + 1 };
+            if (e.key == 0 || e.last_ts < stale) && free.is_none_or(|(_, a)| age_key < a) {
+                free = Some((i, age_key));
+            }
+        }
+        let i = match (found, free) {
+            (Some(i), _) => i,
+            (None, Some((i, _))) => {
+                let e = &mut self.keys[i];
+                e.key = key;
+                e.win.reset();
+                e.latched = false;
+                i
+            }
+            (None, None) => {
+                self.dropped += 1;
+                return;
+            }
+        };
+        let min = self.cfg.mpid_min_order_messages;
+        let e = &mut self.keys[i];
+        e.last_ts = ts;
+        e.win.add(ts, v);
+        let w = e.win.total();
+        let start = e.win.start_ns();
+        let mut latched = e.latched;
+        let fired = self.check(w, min, &mut latched);
+        self.keys[i].latched = latched;
+        if let Some(ratio) = fired {
+            let a = self.alert(c, w, ratio, min, start, Some(c.ev.mpid));
+            out(&a);
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Spoofing.
+//!
+//! **Definition** (defaults in brackets, all in [`SpoofingConfig`]): an order of size ≥ `size_multiple` [5] × the
+//! symbol's median displayed order size, placed within `max_distance_ticks` [2] ticks of the best price on its side
+//! (measured against the touch just before it arrived; at or through the touch counts as 0, an empty side as 0),
+//! fully cancelled (delete, cancel of the whole remainder, or replace) within `max_lifetime_ms` [2 000 ms] of its
+//! placement with no execution against it, while at least `min_opposite_executions` [1] executions occurred against
+//! resting orders on the opposite side between its placement and its cancellation.
+//!
+//! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(6)(a) (orders "which are withdrawn before
+//! execution" with the effect of giving a misleading impression of supply or demand), §1(6)(b)–(c), and the
+//! indicator "orders placed … and removed before execution" of §1(3)(c); FINRA Rule 5210 Supplementary Material .03
+//! (non-bona-fide orders entered to create the false appearance of market activity / to induce others to trade);
+//! CME Rule 575.A ("no person shall enter or cause to be entered an order with the intent, at the time of order
+//! entry, to cancel the bid or offer before execution").
+//!
+//! **Alert**: completed by the cancelling message; `side` = the large order's side; window = placement → cancel;
+//! evidence: the order's add and its cancellation, the first opposite-side executions, `median_order_size`,
+//! `size_multiple`, `ticks_from_best`, `lifetime_ns`, `opposite_executions`, `opposite_shares`.
+//! **Score**: geometric mean of the three margins (size / threshold, lifetime limit / lifetime,
+//! opposite executions / minimum), each capped at 10.
+
+use book::{EventKind, Price, Side};
+
+use crate::alert::{Alert, DetectorKind, EvidenceOrder};
+use crate::config::{SpoofingConfig, NS_PER_MS};
+use crate::ctx::{ticks_behind, Ctx};
+
+/// Opposite-side executions kept as evidence per candidate.
+const KEEP_EXECS: usize = 4;
+
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    live: bool,
+    executed: bool,
+    side: Side,
+    order_ref: u64,
+    price: Price,
+    size: u32,
+    median: u32,
+    ticks_from_best: i64,
+    best_at_entry: Price,
+    add: EvidenceOrder,
+    opposite_execs: u32,
+    opposite_shares: u64,
+    execs: [EvidenceOrder; KEEP_EXECS],
+}
+
+/// Per-symbol spoofing state: a small fixed set of tracked large orders.
+#[derive(Debug, Clone)]
+pub(crate) struct SpoofSym {
+    slots: Box<[Option<Candidate>]>,
+    active: u32,
+}
+
+impl SpoofSym {
+    pub(crate) fn new(cfg: &SpoofingConfig) -> Self {
+        SpoofSym {
+            slots: vec![None; cfg.max_tracked_per_symbol].into_boxed_slice(),
+            active: 0,
+        }
+    }
+}
+
+/// The spoofing detector (configuration and counters; per-symbol state lives in [`SpoofSym`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Spoofing {
+    cfg: SpoofingConfig,
+    max_life_ns: u64,
+    /// Large orders dropped because the per-symbol table was full.
+    pub(crate) evicted: u64,
+}
+
+impl Spoofing {
+    pub(crate) fn new(cfg: &SpoofingConfig) -> Self {
+        Spoofing {
+            cfg: cfg.clone(),
+            max_life_ns: cfg.max_lifetime_ms * NS_PER_MS,
+            evicted: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn on_event(&mut self, c: &Ctx<'_>, s: &mut SpoofSym, out: &mut impl FnMut(&Alert)) {
+        let ts = c.ts();
+        if s.active > 0 {
+            // Executions: against a candidate (disqualifies it) or on the opposite side (evidence).
+            if let Some(x) = c.exec {
+                for slot in s.slots.iter_mut() {
+                    let Some(cand) = slot else { continue };
+                    if ts.saturating_sub(cand.add.ts_ns) > self.max_life_ns {
+                        *slot = None;
+                        s.active -= 1;
+                        continue;
+                    }
+                    if x.order_ref != 0 && x.order_ref == cand.order_ref {
+                        cand.executed = true;
+                    } else if x.resting == cand.side.opposite() {
+                        if (cand.opposite_execs as usize) < KEEP_EXECS {
+                            cand.execs[cand.opposite_execs as usize] =
+                                EvidenceOrder::from_event("opposite_execution", c.ev);
+                        }
+                        cand.opposite_execs += 1;
+                        cand.opposite_shares += x.qty as u64;
+                    }
+                }
+            }
+            // Withdrawals of a candidate.
+            if let Some(w) = c.withdrawal {
+                for slot in s.slots.iter_mut() {
+                    let Some(cand) = slot else { continue };
+                    if cand.order_ref != w.order_ref {
+                        continue;
+                    }
+                    if w.gone {
+                        let cand = *cand;
+                        *slot = None;
+                        s.active -= 1;
+                        self.evaluate(c, &cand, out);
+                    }
+                    break;
+                }
+            }
+        }
+        // New large order near the touch.
+        if let (Some(n), Some(median)) = (c.new_order, c.median) {
+            if median > 0
+                && n.side != Side::None
+                && n.qty as f64 >= self.cfg.size_multiple * median as f64
+            {
+                let best = match n.side {
+                    Side::Buy => c.prev_bid,
+                    _ => c.prev_ask,
+                };
+                let behind = if best > 0 {
+                    ticks_behind(n.side, n.price, best, c.tick(best))
+                } else {
+                    0
+                };
+                if behind <= self.cfg.max_distance_ticks as i64 {
+                    let mut add = EvidenceOrder::from_event("spoof_order", c.ev);
+                    add.order_ref = n.order_ref;
+                    add.action = EventKind::Add;
+                    let cand = Candidate {
+                        live: true,
+                        executed: false,
+                        side: n.side,
+                        order_ref: n.order_ref,
+                        price: n.price,
+                        size: n.qty,
+                        median,
+                        ticks_from_best: behind,
+                        best_at_entry: best,
+                        add,
+                        opposite_execs: 0,
+                        opposite_shares: 0,
+                        execs: [add; KEEP_EXECS],
+                    };
+                    self.insert(s, cand, ts);
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, s: &mut SpoofSym, cand: Candidate, ts: u64) {
+        let mut free = None;
+        let mut oldest: Option<(usize, u64)> = None;
+        for (i, slot) in s.slots.iter_mut().enumerate() {
+            match slot {
+                None => {
+                    if free.is_none() {
+                        free = Some(i);
+                    }
+                }
+                Some(c) if ts.saturating_sub(c.add.ts_ns) > self.max_life_ns => {
+                    *slot = None;
+                    s.active -= 1;
+                    if free.is_none() {
+                        free = Some(i);
+                    }
+                }
+                Some(c) => {
+                    if oldest.is_none_or(|(_, t)| c.add.ts_ns < t) {
+                        oldest = Some((i, c.add.ts_ns));
+                    }
+                }
+            }
+        }
+        let i = match (free, oldest) {
+            (Some(i), _) => i,
+            (None, Some((i, _))) => {
+                self.evicted += 1;
+                s.active -= 1;
+                i
+            }
+            (None, None) => return,
+        };
+        s.slots[i] = Some(cand);
+        s.active += 1;
+    }
+
+    fn evaluate(&self, c: &Ctx<'_>, cand: &Candidate, out: &mut impl FnMut(&Alert)) {
+        let ts = c.ts();
+        let life = ts.saturating_sub(cand.add.ts_ns);
+        if !cand.live
+            || cand.executed
+            || life > self.max_life_ns
+            || cand.opposite_execs < self.cfg.min_opposite_executions
+        {
+            return;
+        }
+        let threshold = self.cfg.size_multiple * cand.median as f64;
+        let m_size = (cand.size as f64 / threshold).min(10.0);
+        let m_life = (self.max_life_ns as f64 / life.max(1) as f64).min(10.0);
+        let m_exec =
+            (cand.opposite_execs as f64 / self.cfg.min_opposite_executions.max(1) as f64).min(10.0);
+        let mut a = Alert::at_event(DetectorKind::Spoofing, c.ev, cand.side);
+        a.window_start_ns = cand.add.ts_ns;
+        a.score = (m_size * m_life * m_exec).cbrt();
+        a.evidence
+            .figure("order_ref", cand.order_ref)
+            .figure("order_size", cand.size)
+            .price("order_price", cand.price)
+            .figure("median_order_size", cand.median)
+            .figure(
+                "size_multiple",
+                cand.size as f64 / cand.median.max(1) as f64,
+            )
+            .figure("ticks_from_best", cand.ticks_from_best)
+            .price("best_at_entry", cand.best_at_entry)
+            .figure("lifetime_ns", life)
+            .figure("opposite_executions", cand.opposite_execs)
+            .figure("opposite_shares", cand.opposite_shares);
+        a.evidence.order(cand.add);
+        let kept = (cand.opposite_execs as usize).min(KEEP_EXECS);
+        for e in &cand.execs[..kept] {
+            a.evidence.order(*e);
+        }
+        a.evidence.orders_total += cand.opposite_execs - kept as u32;
+        a.evidence.order(EvidenceOrder::from_event("cancel", c.ev));
+        out(&a);
+    }
+}

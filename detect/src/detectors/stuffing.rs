@@ -1,0 +1,161 @@
+//! Quote stuffing.
+//!
+//! **Definition** (defaults in brackets, all in [`QuoteStuffingConfig`]): in a sliding window of `window_ms`
+//! [50 ms], at least `min_messages` [500] add/cancel/delete/replace messages for one symbol, at least
+//! `baseline_multiple` [20] × the symbol's trailing rate for that window length (measured over the
+//! `baseline_window_ms` [60 s] just before the current second and scaled to the window length), with an
+//! order-to-trade ratio (order messages / max(executions, 1)) of at least `min_order_to_trade` [50] in the window.
+//!
+//! The window is bucketed in 50 buckets (1 ms at the default), the baseline in 60 (1 s). One alert per burst: after
+//! an alert the detector stays quiet for the symbol until the window count falls below half of `min_messages`.
+//!
+//! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(5)(b) and (f) (entering large numbers of
+//! orders, cancellations or updates to "overload or delay" the trading system or to make it harder for others to
+//! identify genuine orders — "quote stuffing"), §1(5)(a) (order-to-trade ratios as an indicator); CME Rule 575.C–D
+//! (messages to overload, delay or disrupt systems; disruptive messaging).
+//!
+//! **Alert**: completed by the message that crossed the thresholds; `side` null; window = the 50 ms window;
+//! evidence: `order_messages`, `executions`, `order_to_trade`, `baseline_per_window`, `baseline_multiple`, the
+//! breakdown `adds`/`cancels`/`deletes`/`replaces` is not kept per window (see features for that).
+//! **Score**: geometric mean of count / min_messages, (count / baseline) / baseline_multiple and
+//! ratio / min_order_to_trade, each capped at 10.
+
+use std::ops::{AddAssign, SubAssign};
+
+use book::Side;
+
+use crate::alert::{Alert, DetectorKind};
+use crate::config::{QuoteStuffingConfig, NS_PER_MS};
+use crate::ctx::Ctx;
+use crate::window::SlidingWindow;
+
+/// Order messages and executions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct OrdersTrades {
+    pub orders: u32,
+    pub trades: u32,
+}
+
+impl AddAssign for OrdersTrades {
+    #[inline]
+    fn add_assign(&mut self, o: Self) {
+        self.orders += o.orders;
+        self.trades += o.trades;
+    }
+}
+
+impl SubAssign for OrdersTrades {
+    #[inline]
+    fn sub_assign(&mut self, o: Self) {
+        self.orders -= o.orders;
+        self.trades -= o.trades;
+    }
+}
+
+/// Per-symbol quote-stuffing state.
+#[derive(Debug, Clone)]
+pub(crate) struct StuffSym {
+    win: SlidingWindow<OrdersTrades>,
+    base: SlidingWindow<u32>,
+    latched: bool,
+    first_in_burst: u64,
+}
+
+impl StuffSym {
+    pub(crate) fn new(cfg: &QuoteStuffingConfig) -> Self {
+        StuffSym {
+            win: SlidingWindow::new(cfg.window_ms * NS_PER_MS, 50),
+            base: SlidingWindow::new(cfg.baseline_window_ms * NS_PER_MS, 60),
+            latched: false,
+            first_in_burst: 0,
+        }
+    }
+}
+
+/// The quote-stuffing detector.
+#[derive(Debug, Clone)]
+pub(crate) struct QuoteStuffing {
+    cfg: QuoteStuffingConfig,
+}
+
+impl QuoteStuffing {
+    pub(crate) fn new(cfg: &QuoteStuffingConfig) -> Self {
+        QuoteStuffing { cfg: cfg.clone() }
+    }
+
+    /// `orders`/`trades`: whether this event is an order message / an execution.
+    #[inline]
+    pub(crate) fn on_event(
+        &mut self,
+        c: &Ctx<'_>,
+        s: &mut StuffSym,
+        orders: bool,
+        trades: bool,
+        out: &mut impl FnMut(&Alert),
+    ) {
+        if !orders && !trades {
+            return;
+        }
+        let ts = c.ts();
+        let v = OrdersTrades {
+            orders: orders as u32,
+            trades: trades as u32,
+        };
+        s.win.add(ts, v);
+        if orders {
+            s.base.add(ts, 1);
+        } else {
+            s.base.advance(ts);
+        }
+        let w = s.win.total();
+        if s.latched {
+            if w.orders * 2 < self.cfg.min_messages {
+                s.latched = false;
+            }
+            return;
+        }
+        if !orders || w.orders < self.cfg.min_messages {
+            return;
+        }
+        let base_span = s.base.window_ns() - s.base.bucket_width_ns();
+        let baseline = s.base.total_before_newest() as f64 * s.win.window_ns() as f64
+            / base_span.max(1) as f64;
+        let ratio = w.orders as f64 / w.trades.max(1) as f64;
+        if (w.orders as f64) < self.cfg.baseline_multiple * baseline
+            || ratio < self.cfg.min_order_to_trade
+        {
+            return;
+        }
+        s.latched = true;
+        s.first_in_burst = s.win.start_ns();
+        let m_count = (w.orders as f64 / self.cfg.min_messages as f64).min(10.0);
+        let m_base = if baseline > 0.0 && self.cfg.baseline_multiple > 0.0 {
+            (w.orders as f64 / baseline / self.cfg.baseline_multiple).min(10.0)
+        } else {
+            10.0
+        };
+        let m_otr = if self.cfg.min_order_to_trade > 0.0 {
+            (ratio / self.cfg.min_order_to_trade).min(10.0)
+        } else {
+            10.0
+        };
+        let mut a = Alert::at_event(DetectorKind::QuoteStuffing, c.ev, Side::None);
+        a.window_start_ns = ts.saturating_sub(s.win.window_ns()).max(s.win.start_ns());
+        a.score = (m_count * m_base * m_otr).cbrt();
+        a.evidence
+            .figure("order_messages", w.orders)
+            .figure("executions", w.trades)
+            .figure("order_to_trade", ratio)
+            .figure("baseline_per_window", baseline)
+            .figure(
+                "baseline_multiple",
+                if baseline > 0.0 {
+                    w.orders as f64 / baseline
+                } else {
+                    f64::INFINITY
+                },
+            )
+            .figure("window_ns", s.win.window_ns());
+        out(&a);
+    }
+}

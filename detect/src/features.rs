@@ -1,0 +1,487 @@
+//! Per-symbol windowed features over event time: message rate, adds / cancels / deletes / replaces / executions,
+//! traded volume and notional, VWAP, order-to-trade ratio, cancel rate, median displayed order size, realised move
+//! in bps, and the touch. A sliding window (O(1) amortised update, see [`crate::window`]) is always maintained;
+//! tumbling records are produced when [`FeaturesConfig::tumbling_ms`](crate::config::FeaturesConfig) is set.
+//!
+//! Features are read by the detectors and by other stages through [`crate::DetectorSet::features`] (a `Copy`
+//! [`FeatureSnapshot`]), and can be emitted as JSON records ([`FeatureSnapshot::write_json`]).
+//!
+//! Counting conventions (ITCH): *order messages* are adds (`A`, `F`), cancels (`X`), deletes (`D`) and replaces
+//! (`U`); *executions* are `E`, `C` and `P`; traded volume and notional count printable executions (`E`, printable
+//! `C`, `P`) and crosses (`Q`). IEX trade reports count as executions and volume; IEX price-level updates count only
+//! as messages.
+
+use std::ops::{AddAssign, SubAssign};
+
+use book::event::flags;
+use book::{BookEvent, EventKind, Price, Symbol};
+
+use crate::json;
+use crate::window::TumblingWindow;
+
+/// Counters of one bucket (or one tumbling interval).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeatureCounts {
+    /// Every event of the symbol.
+    pub messages: u32,
+    /// Adds.
+    pub adds: u32,
+    /// Partial cancels.
+    pub cancels: u32,
+    /// Deletes.
+    pub deletes: u32,
+    /// Replaces.
+    pub replaces: u32,
+    /// Executions (E, C, P; IEX trades).
+    pub executions: u32,
+    /// Traded shares (printable executions and crosses).
+    pub volume: u64,
+    /// Traded notional in price ticks × shares (divide by 10 000 for currency).
+    pub notional: u128,
+}
+
+impl AddAssign for FeatureCounts {
+    #[inline]
+    fn add_assign(&mut self, o: Self) {
+        self.messages += o.messages;
+        self.adds += o.adds;
+        self.cancels += o.cancels;
+        self.deletes += o.deletes;
+        self.replaces += o.replaces;
+        self.executions += o.executions;
+        self.volume += o.volume;
+        self.notional += o.notional;
+    }
+}
+
+impl SubAssign for FeatureCounts {
+    #[inline]
+    fn sub_assign(&mut self, o: Self) {
+        self.messages -= o.messages;
+        self.adds -= o.adds;
+        self.cancels -= o.cancels;
+        self.deletes -= o.deletes;
+        self.replaces -= o.replaces;
+        self.executions -= o.executions;
+        self.volume -= o.volume;
+        self.notional -= o.notional;
+    }
+}
+
+impl FeatureCounts {
+    /// Order messages: adds + cancels + deletes + replaces.
+    #[inline]
+    pub fn order_messages(&self) -> u32 {
+        self.adds + self.cancels + self.deletes + self.replaces
+    }
+
+    /// The counters contributed by one event.
+    #[inline]
+    pub fn of_event(ev: &BookEvent) -> FeatureCounts {
+        let mut c = FeatureCounts {
+            messages: 1,
+            ..FeatureCounts::default()
+        };
+        match ev.kind {
+            EventKind::Add => c.adds = 1,
+            EventKind::Cancel => c.cancels = 1,
+            EventKind::Delete => c.deletes = 1,
+            EventKind::Replace => c.replaces = 1,
+            EventKind::Execute
+            | EventKind::ExecuteWithPrice
+            | EventKind::HiddenTrade
+            | EventKind::Trade => {
+                c.executions = 1;
+                if ev.kind != EventKind::ExecuteWithPrice || ev.has(flags::PRINTABLE) {
+                    c.volume = ev.qty as u64;
+                    c.notional = (ev.price.max(0) as u128) * ev.qty as u128;
+                }
+            }
+            EventKind::CrossTrade => {
+                c.volume = ev.qty as u64;
+                c.notional = (ev.price.max(0) as u128) * ev.qty as u128;
+            }
+            _ => {}
+        }
+        c
+    }
+}
+
+/// One bucket of the sliding feature window: counters plus the first and last trade price in it.
+#[derive(Debug, Clone, Copy, Default)]
+struct FeatureBucket {
+    counts: FeatureCounts,
+    first_price: Price,
+    last_price: Price,
+}
+
+/// Sliding window of [`FeatureCounts`] with first/last trade prices per bucket (for the realised move).
+#[derive(Debug, Clone)]
+pub(crate) struct FeatureWindow {
+    buckets: Box<[FeatureBucket]>,
+    width_ns: u64,
+    head: u64,
+    total: FeatureCounts,
+}
+
+impl FeatureWindow {
+    pub(crate) fn new(window_ns: u64, n: usize) -> Self {
+        let n = n.max(1);
+        FeatureWindow {
+            buckets: vec![FeatureBucket::default(); n].into_boxed_slice(),
+            width_ns: (window_ns / n as u64).max(1),
+            head: u64::MAX,
+            total: FeatureCounts::default(),
+        }
+    }
+
+    #[inline]
+    fn advance(&mut self, ts: u64) {
+        let idx = ts / self.width_ns;
+        if self.head == u64::MAX {
+            self.head = idx;
+            return;
+        }
+        if idx <= self.head {
+            return;
+        }
+        let n = self.buckets.len() as u64;
+        let steps = (idx - self.head).min(n);
+        for k in 1..=steps {
+            let slot = ((self.head + k) % n) as usize;
+            let old = self.buckets[slot].counts;
+            self.total -= old;
+            self.buckets[slot] = FeatureBucket::default();
+        }
+        self.head = idx;
+    }
+
+    #[inline]
+    pub(crate) fn add(&mut self, ts: u64, c: FeatureCounts, trade_price: Option<Price>) {
+        self.advance(ts);
+        let slot = (self.head % self.buckets.len() as u64) as usize;
+        let b = &mut self.buckets[slot];
+        b.counts += c;
+        if let Some(p) = trade_price {
+            if b.first_price == 0 {
+                b.first_price = p;
+            }
+            b.last_price = p;
+        }
+        self.total += c;
+    }
+
+    /// (window start, totals, first trade price, last trade price) as of `now` (advances the window).
+    fn read(&mut self, now: u64) -> (u64, FeatureCounts, Price, Price) {
+        self.advance(now);
+        let n = self.buckets.len() as u64;
+        let first_abs = (self.head + 1).saturating_sub(n);
+        let mut first = 0;
+        let mut last = 0;
+        for abs in first_abs..=self.head {
+            let b = &self.buckets[(abs % n) as usize];
+            if b.first_price != 0 {
+                if first == 0 {
+                    first = b.first_price;
+                }
+                last = b.last_price;
+            }
+        }
+        (first_abs * self.width_ns, self.total, first, last)
+    }
+}
+
+/// A point-in-time view of one symbol's features. `Copy`, no heap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeatureSnapshot {
+    /// Stock locate.
+    pub stock_locate: u16,
+    /// Symbol.
+    pub symbol: Symbol,
+    /// `"sliding"` or `"tumbling"`.
+    pub kind: &'static str,
+    /// Start of the window (feed time, ns).
+    pub window_start_ns: u64,
+    /// End of the window (feed time, ns; the last event for sliding snapshots).
+    pub window_end_ns: u64,
+    /// Counters over the window.
+    pub counts: FeatureCounts,
+    /// Messages per second over the window length.
+    pub message_rate_per_s: f64,
+    /// Order messages / max(executions, 1).
+    pub order_to_trade: f64,
+    /// (cancels + deletes + replaces) / max(adds, 1).
+    pub cancel_rate: f64,
+    /// Volume-weighted average price in ticks (0 when nothing traded).
+    pub vwap: Price,
+    /// Median displayed order size (last N orders; 0 when unknown).
+    pub median_order_size: u32,
+    /// Realised move over the window: (last − first trade price) / first, in bps (0 with < 1 trade).
+    pub move_bps: f64,
+    /// Last trade price (ticks; 0 when none yet today).
+    pub last_price: Price,
+    /// Best bid after the last event (0 = none).
+    pub bid_price: Price,
+    /// Shares at the best bid.
+    pub bid_qty: u32,
+    /// Best offer after the last event (0 = none).
+    pub ask_price: Price,
+    /// Shares at the best offer.
+    pub ask_qty: u32,
+}
+
+impl FeatureSnapshot {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn build(
+        stock_locate: u16,
+        symbol: Symbol,
+        kind: &'static str,
+        start: u64,
+        end: u64,
+        length_ns: u64,
+        counts: FeatureCounts,
+        first_price: Price,
+        last_window_price: Price,
+        median: u32,
+        last_price: Price,
+        bbo: (Price, u32, Price, u32),
+    ) -> FeatureSnapshot {
+        let secs = length_ns.max(1) as f64 / 1e9;
+        let vwap = if counts.volume > 0 {
+            (counts.notional / counts.volume as u128) as Price
+        } else {
+            0
+        };
+        let move_bps = if first_price > 0 && last_window_price > 0 {
+            (last_window_price - first_price) as f64 / first_price as f64 * 1e4
+        } else {
+            0.0
+        };
+        FeatureSnapshot {
+            stock_locate,
+            symbol,
+            kind,
+            window_start_ns: start,
+            window_end_ns: end,
+            counts,
+            message_rate_per_s: counts.messages as f64 / secs,
+            order_to_trade: counts.order_messages() as f64 / counts.executions.max(1) as f64,
+            cancel_rate: (counts.cancels + counts.deletes + counts.replaces) as f64
+                / counts.adds.max(1) as f64,
+            vwap,
+            median_order_size: median,
+            move_bps,
+            last_price,
+            bid_price: bbo.0,
+            bid_qty: bbo.1,
+            ask_price: bbo.2,
+            ask_qty: bbo.3,
+        }
+    }
+
+    /// Appends the snapshot as one JSON object (no newline): `{"record":"features","kind",...}`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        json::write_key(out, "record");
+        json::write_str(out, "features");
+        out.push(b',');
+        json::write_key(out, "kind");
+        json::write_str(out, self.kind);
+        out.push(b',');
+        json::write_key(out, "symbol");
+        json::write_str(out, self.symbol.as_str());
+        let c = &self.counts;
+        let ints: [(&str, u64); 11] = [
+            ("stock_locate", self.stock_locate as u64),
+            ("window_start_ns", self.window_start_ns),
+            ("window_end_ns", self.window_end_ns),
+            ("messages", c.messages as u64),
+            ("adds", c.adds as u64),
+            ("cancels", c.cancels as u64),
+            ("deletes", c.deletes as u64),
+            ("replaces", c.replaces as u64),
+            ("executions", c.executions as u64),
+            ("volume", c.volume),
+            ("median_order_size", self.median_order_size as u64),
+        ];
+        for (k, v) in ints {
+            out.push(b',');
+            json::write_key(out, k);
+            json::write_u64(out, v);
+        }
+        let floats: [(&str, f64); 4] = [
+            ("notional", c.notional as f64 / 1e4),
+            ("message_rate_per_s", self.message_rate_per_s),
+            ("order_to_trade", self.order_to_trade),
+            ("cancel_rate", self.cancel_rate),
+        ];
+        for (k, v) in floats {
+            out.push(b',');
+            json::write_key(out, k);
+            json::write_f64(out, v);
+        }
+        out.push(b',');
+        json::write_key(out, "move_bps");
+        json::write_f64(out, self.move_bps);
+        let prices: [(&str, Price); 4] = [
+            ("vwap", self.vwap),
+            ("last_price", self.last_price),
+            ("bid_price", self.bid_price),
+            ("ask_price", self.ask_price),
+        ];
+        for (k, p) in prices {
+            out.push(b',');
+            json::write_key(out, k);
+            if p == 0 {
+                out.extend_from_slice(b"null");
+            } else {
+                json::write_price(out, p);
+            }
+        }
+        out.push(b',');
+        json::write_key(out, "bid_qty");
+        json::write_u64(out, self.bid_qty as u64);
+        out.push(b',');
+        json::write_key(out, "ask_qty");
+        json::write_u64(out, self.ask_qty as u64);
+        out.push(b'}');
+    }
+}
+
+/// Tumbling accumulator: counters plus first/last trade price of the open interval.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TumblingAcc {
+    pub(crate) counts: FeatureCounts,
+    pub(crate) first_price: Price,
+    pub(crate) last_price: Price,
+}
+
+impl AddAssign for TumblingAcc {
+    fn add_assign(&mut self, o: Self) {
+        self.counts += o.counts;
+        if self.first_price == 0 {
+            self.first_price = o.first_price;
+        }
+        if o.last_price != 0 {
+            self.last_price = o.last_price;
+        }
+    }
+}
+
+impl SubAssign for TumblingAcc {
+    fn sub_assign(&mut self, o: Self) {
+        self.counts -= o.counts;
+    }
+}
+
+/// The feature state of one symbol.
+#[derive(Debug, Clone)]
+pub(crate) struct SymbolFeatures {
+    pub(crate) sliding: FeatureWindow,
+    pub(crate) tumbling: Option<TumblingWindow<TumblingAcc>>,
+    pub(crate) window_ns: u64,
+}
+
+impl SymbolFeatures {
+    pub(crate) fn new(window_ns: u64, tumbling_ns: u64) -> Self {
+        SymbolFeatures {
+            sliding: FeatureWindow::new(window_ns, 20),
+            tumbling: (tumbling_ns > 0).then(|| TumblingWindow::new(tumbling_ns)),
+            window_ns,
+        }
+    }
+
+    /// Sliding snapshot as of `now`.
+    pub(crate) fn snapshot(
+        &mut self,
+        now: u64,
+        stock_locate: u16,
+        symbol: Symbol,
+        median: u32,
+        last_price: Price,
+        bbo: (Price, u32, Price, u32),
+    ) -> FeatureSnapshot {
+        let (start, counts, first, last) = self.sliding.read(now);
+        FeatureSnapshot::build(
+            stock_locate,
+            symbol,
+            "sliding",
+            start,
+            now,
+            self.window_ns,
+            counts,
+            first,
+            last,
+            median,
+            last_price,
+            bbo,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trade(ts: u64, price: Price, qty: u32) -> BookEvent {
+        let mut e = BookEvent::EMPTY;
+        e.kind = EventKind::Execute;
+        e.ts_ns = ts;
+        e.price = price;
+        e.qty = qty;
+        e.flags = flags::PRINTABLE;
+        e
+    }
+
+    #[test]
+    fn sliding_features() {
+        let mut f = SymbolFeatures::new(1_000_000_000, 0);
+        let mut add = BookEvent::EMPTY;
+        add.kind = EventKind::Add;
+        for i in 0..10u64 {
+            add.ts_ns = i * 10_000_000;
+            f.sliding
+                .add(add.ts_ns, FeatureCounts::of_event(&add), None);
+        }
+        let t1 = trade(200_000_000, 100_000, 100);
+        f.sliding
+            .add(t1.ts_ns, FeatureCounts::of_event(&t1), Some(t1.price));
+        let t2 = trade(300_000_000, 101_000, 300);
+        f.sliding
+            .add(t2.ts_ns, FeatureCounts::of_event(&t2), Some(t2.price));
+        let s = f.snapshot(300_000_000, 1, Symbol::new("X"), 100, 101_000, (0, 0, 0, 0));
+        assert_eq!(s.counts.adds, 10);
+        assert_eq!(s.counts.executions, 2);
+        assert_eq!(s.counts.volume, 400);
+        assert_eq!(s.vwap, 100_750);
+        assert!((s.move_bps - 100.0).abs() < 1e-9);
+        assert_eq!(s.order_to_trade, 5.0);
+        assert_eq!(s.message_rate_per_s, 12.0);
+        // 1.25 s later the adds have left the window, the trades not all.
+        let s = f.snapshot(
+            1_250_000_000,
+            1,
+            Symbol::new("X"),
+            100,
+            101_000,
+            (0, 0, 0, 0),
+        );
+        assert_eq!(s.counts.adds, 0);
+        assert_eq!(s.counts.executions, 1);
+        let mut out = Vec::new();
+        s.write_json(&mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["executions"], 1);
+        assert_eq!(v["vwap"].as_f64(), Some(10.1));
+    }
+
+    #[test]
+    fn non_printable_c_has_no_volume() {
+        let mut e = trade(1, 100, 50);
+        e.kind = EventKind::ExecuteWithPrice;
+        e.flags = 0;
+        let c = FeatureCounts::of_event(&e);
+        assert_eq!(c.executions, 1);
+        assert_eq!(c.volume, 0);
+    }
+}

@@ -1,0 +1,545 @@
+//! [`DetectorSet`]: all enabled detectors and the per-symbol state they share, driven one [`BookEvent`] at a time.
+
+use book::event::flags;
+use book::{BookEvent, EventKind, Price, Side, Symbol};
+
+use crate::alert::{Alert, DetectorKind, EvidenceOrder};
+use crate::config::{ConfigError, DetectConfig, NS_PER_MS};
+use crate::ctx::{classify, Ctx, Exec};
+use crate::detectors::close::{CloseSym, MarkingTheClose, Sweep};
+use crate::detectors::coordinated::{CoordSym, CoordinatedBuying};
+use crate::detectors::layering::{LayerSym, Layering};
+use crate::detectors::momentum::{MomentumIgnition, MomentumSym};
+use crate::detectors::otr::{OrderToTrade, OtrSym};
+use crate::detectors::spoofing::{SpoofSym, Spoofing};
+use crate::detectors::stuffing::{QuoteStuffing, StuffSym};
+use crate::features::{FeatureCounts, FeatureSnapshot, SymbolFeatures, TumblingAcc};
+use crate::window::StreamingMedian;
+
+/// Number of book indices (ITCH stock locates are `u16`).
+const BOOKS: usize = 1 << 16;
+
+/// Everything the detectors keep about one symbol.
+#[derive(Debug)]
+struct SymbolState {
+    symbol: Symbol,
+    bid: Price,
+    bid_qty: u32,
+    ask: Price,
+    ask_qty: u32,
+    last_price: Price,
+    last_ts: u64,
+    median: StreamingMedian,
+    features: SymbolFeatures,
+    spoof: Option<SpoofSym>,
+    layer: Option<LayerSym>,
+    stuff: Option<StuffSym>,
+    momentum: Option<MomentumSym>,
+    close: Option<CloseSym>,
+    coord: Option<CoordSym>,
+    otr: Option<OtrSym>,
+}
+
+/// Counters of the detect stage (read them with [`DetectorSet::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DetectStats {
+    /// Events seen.
+    pub events: u64,
+    /// Symbols with state.
+    pub symbols: u64,
+    /// Alerts emitted per detector, indexed by [`DetectorKind`] discriminant.
+    pub alerts: [u64; 7],
+    /// Tracked orders dropped because a fixed per-symbol table was full (spoofing, layering, marking the close).
+    pub evicted_orders: u64,
+    /// Keys ignored because a fixed cross-symbol table was full (coordinated MPIDs / hot symbols, OTR MPID keys).
+    pub dropped_keys: u64,
+    /// Bytes of detector state allocated (per-symbol and global tables).
+    pub state_bytes: u64,
+}
+
+impl DetectStats {
+    /// Alerts of one detector.
+    pub fn alerts_of(&self, k: DetectorKind) -> u64 {
+        self.alerts[k as usize]
+    }
+
+    /// All alerts.
+    pub fn total_alerts(&self) -> u64 {
+        self.alerts.iter().sum()
+    }
+}
+
+/// A sweep being accumulated (executions of one symbol, one timestamp, one aggressor side).
+#[derive(Debug, Clone, Copy)]
+struct PendingSweep {
+    book: u16,
+    sweep: Sweep,
+}
+
+/// All enabled detectors over all symbols.
+///
+/// # Contract
+/// - Call [`on_event`](Self::on_event) once per [`BookEvent`], in feed order, from one thread (the detect thread);
+///   alerts are handed to the callback synchronously, by reference, in event order. Call
+///   [`finish`](Self::finish) at the end of the input (an aggressive order's executions are evaluated when the next
+///   event shows it is complete).
+/// - Time is the feed's: windows use `BookEvent::ts_ns`, so replays are deterministic (the same events give the
+///   same alerts, byte for byte).
+/// - Allocation: state for a symbol is allocated when the symbol is first seen (its directory event or its first
+///   event), about 25 KB with the default configuration; nothing else allocates, and emitting an alert does not
+///   allocate either (the [`Alert`] is `Copy`; serialise it with [`Alert::write_json`] on another thread).
+/// - Cost per event: O(1) amortised window updates plus, for the few events that touch tracked orders, a scan of
+///   small fixed tables (≤ 16 entries for spoofing/close; layering scans only large orders placed in the last
+///   `placement_window + execution_within` when an execution could complete a layer).
+#[derive(Debug)]
+pub struct DetectorSet {
+    cfg: DetectConfig,
+    syms: Vec<Option<Box<SymbolState>>>,
+    spoofing: Option<Spoofing>,
+    layering: Option<Layering>,
+    stuffing: Option<QuoteStuffing>,
+    momentum: Option<MomentumIgnition>,
+    close: Option<MarkingTheClose>,
+    coordinated: Option<CoordinatedBuying>,
+    otr: Option<OrderToTrade>,
+    sweep: Option<PendingSweep>,
+    fixed_tick: Price,
+    stats: DetectStats,
+    sym_bytes: u64,
+}
+
+impl Default for DetectorSet {
+    fn default() -> Self {
+        DetectorSet::new(&DetectConfig::default())
+    }
+}
+
+impl DetectorSet {
+    /// All detectors enabled in `cfg` (call [`DetectConfig::validate`] first for a friendly error; out-of-range
+    /// values are clamped here).
+    pub fn new(cfg: &DetectConfig) -> DetectorSet {
+        let mut syms = Vec::with_capacity(BOOKS);
+        syms.resize_with(BOOKS, || None);
+        let mut set = DetectorSet {
+            cfg: cfg.clone(),
+            syms,
+            spoofing: cfg.spoofing.enabled.then(|| Spoofing::new(&cfg.spoofing)),
+            layering: cfg.layering.enabled.then(|| Layering::new(&cfg.layering)),
+            stuffing: cfg
+                .quote_stuffing
+                .enabled
+                .then(|| QuoteStuffing::new(&cfg.quote_stuffing)),
+            momentum: cfg
+                .momentum_ignition
+                .enabled
+                .then(|| MomentumIgnition::new(&cfg.momentum_ignition)),
+            close: cfg
+                .marking_the_close
+                .enabled
+                .then(|| MarkingTheClose::new(&cfg.marking_the_close)),
+            coordinated: cfg
+                .coordinated_buying
+                .enabled
+                .then(|| CoordinatedBuying::new(&cfg.coordinated_buying)),
+            otr: cfg
+                .order_to_trade
+                .enabled
+                .then(|| OrderToTrade::new(&cfg.order_to_trade)),
+            sweep: None,
+            fixed_tick: cfg.general.tick_size,
+            stats: DetectStats::default(),
+            sym_bytes: 0,
+        };
+        set.sym_bytes = set.estimate_symbol_bytes();
+        set.stats.state_bytes =
+            (BOOKS * std::mem::size_of::<Option<Box<SymbolState>>>()) as u64 + set.global_bytes();
+        set
+    }
+
+    /// Parses a TOML configuration (see [`DetectConfig`]) and builds the set.
+    pub fn from_config(toml_text: &str) -> Result<DetectorSet, ConfigError> {
+        Ok(DetectorSet::new(&DetectConfig::from_toml_str(toml_text)?))
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &DetectConfig {
+        &self.cfg
+    }
+
+    /// Counters (events, alerts per detector, drops, state size).
+    pub fn stats(&self) -> DetectStats {
+        let mut s = self.stats;
+        s.evicted_orders = self.spoofing.as_ref().map_or(0, |d| d.evicted)
+            + self.layering.as_ref().map_or(0, |d| d.evicted)
+            + self.close.as_ref().map_or(0, |d| d.dropped);
+        s.dropped_keys = self
+            .coordinated
+            .as_ref()
+            .map_or(0, |d| d.dropped_mpid + d.dropped_hot)
+            + self.otr.as_ref().map_or(0, |d| d.dropped);
+        s
+    }
+
+    fn global_bytes(&self) -> u64 {
+        let c = &self.cfg;
+        let mut b = 0u64;
+        if c.coordinated_buying.enabled && c.coordinated_buying.by_mpid {
+            b += c.coordinated_buying.max_mpids.next_power_of_two() as u64
+                * (std::mem::size_of::<EvidenceOrder>() as u64 * 16 + 32);
+        }
+        if c.order_to_trade.enabled && c.order_to_trade.per_mpid {
+            b += c.order_to_trade.max_mpid_keys.next_power_of_two() as u64 * (60 * 8 + 64);
+        }
+        b
+    }
+
+    fn estimate_symbol_bytes(&self) -> u64 {
+        let c = &self.cfg;
+        let mut b = std::mem::size_of::<SymbolState>() as u64;
+        b += c.general.median_window_orders as u64 * 2 + 1728 * 2; // median ring + histogram
+        b += 20 * 64; // feature window
+        if c.spoofing.enabled {
+            b += c.spoofing.max_tracked_per_symbol as u64 * 560;
+        }
+        if c.layering.enabled {
+            let n = c.layering.max_tracked_per_symbol as u64;
+            b += n * 48 + (n * 2).next_power_of_two() * 10 + 4 * 1100;
+        }
+        if c.quote_stuffing.enabled {
+            b += 50 * 8 + 60 * 4;
+        }
+        if c.momentum_ignition.enabled {
+            b += 2 * c.momentum_ignition.max_tracked_executions as u64 * 16 + 2 * 220;
+        }
+        if c.marking_the_close.enabled {
+            b += c.marking_the_close.max_tracked_per_symbol as u64 * 120 + 60 * 32;
+        }
+        if c.coordinated_buying.enabled {
+            b += 30 * 4 + 60 * 4;
+        }
+        if c.order_to_trade.enabled {
+            b += 60 * 8;
+        }
+        b
+    }
+
+    fn new_symbol(&self, symbol: Symbol) -> Box<SymbolState> {
+        let c = &self.cfg;
+        Box::new(SymbolState {
+            symbol,
+            bid: 0,
+            bid_qty: 0,
+            ask: 0,
+            ask_qty: 0,
+            last_price: 0,
+            last_ts: 0,
+            median: StreamingMedian::new(
+                c.general.median_window_orders,
+                c.general.median_refresh_orders,
+            ),
+            features: SymbolFeatures::new(
+                c.features.window_ms * NS_PER_MS,
+                c.features.tumbling_ms * NS_PER_MS,
+            ),
+            spoof: c.spoofing.enabled.then(|| SpoofSym::new(&c.spoofing)),
+            layer: c.layering.enabled.then(|| LayerSym::new(&c.layering)),
+            stuff: c
+                .quote_stuffing
+                .enabled
+                .then(|| StuffSym::new(&c.quote_stuffing)),
+            momentum: c
+                .momentum_ignition
+                .enabled
+                .then(|| MomentumSym::new(&c.momentum_ignition)),
+            close: c
+                .marking_the_close
+                .enabled
+                .then(|| CloseSym::new(&c.marking_the_close)),
+            coord: c
+                .coordinated_buying
+                .enabled
+                .then(|| CoordSym::new(&c.coordinated_buying)),
+            otr: c
+                .order_to_trade
+                .enabled
+                .then(|| OtrSym::new(&c.order_to_trade)),
+        })
+    }
+
+    /// Pre-allocates the state of `book` (e.g. from a symbol directory at start-up) so that its first event does
+    /// not allocate.
+    pub fn reserve_symbol(&mut self, book: u16, symbol: Symbol) {
+        if book != 0 && self.syms[book as usize].is_none() {
+            let st = self.new_symbol(symbol);
+            self.syms[book as usize] = Some(st);
+            self.stats.symbols += 1;
+            self.stats.state_bytes += self.sym_bytes;
+        }
+    }
+
+    /// The sliding-window features of `book` as of its last event, if it has been seen.
+    pub fn features(&mut self, book: u16) -> Option<FeatureSnapshot> {
+        let st = self.syms.get_mut(book as usize)?.as_mut()?;
+        let median = median_of(&mut st.median, self.cfg.general.median_min_orders);
+        Some(st.features.snapshot(
+            st.last_ts,
+            book,
+            st.symbol,
+            median,
+            st.last_price,
+            (st.bid, st.bid_qty, st.ask, st.ask_qty),
+        ))
+    }
+
+    /// Processes one event; alerts go to `out`.
+    #[inline]
+    pub fn on_event(&mut self, ev: &BookEvent, out: &mut impl FnMut(&Alert)) {
+        self.on_event_with_features(ev, out, &mut |_| {});
+    }
+
+    /// Ends the input: evaluates the pending aggressive order, if any.
+    pub fn finish(&mut self, out: &mut impl FnMut(&Alert)) {
+        self.finish_sweep(out);
+    }
+
+    fn finish_sweep(&mut self, out: &mut impl FnMut(&Alert)) {
+        let Some(p) = self.sweep.take() else { return };
+        let Some(st) = self.syms[p.book as usize].as_mut() else {
+            return;
+        };
+        let stats = &mut self.stats;
+        let mut emit = |a: &Alert| {
+            if let crate::alert::Detector::Builtin(k) = a.detector {
+                stats.alerts[k as usize] += 1;
+            }
+            out(a)
+        };
+        if let (Some(d), Some(cs)) = (self.close.as_mut(), st.close.as_mut()) {
+            d.on_sweep(&p.sweep, cs, &mut emit);
+        }
+        if p.sweep.aggressor == Side::Buy {
+            if let (Some(d), Some(cs)) = (self.coordinated.as_mut(), st.coord.as_mut()) {
+                if d.small(p.sweep.qty) {
+                    let mut o = p.sweep.last;
+                    o.role = "marketable_buy";
+                    o.order_ref = 0;
+                    o.match_number = 0;
+                    o.side = Side::Buy;
+                    o.mpid = [0; 4];
+                    o.shares = p.sweep.qty.min(u32::MAX as u64) as u32;
+                    d.on_buy(&o, cs, &mut emit);
+                }
+            }
+        }
+    }
+
+    /// [`on_event`](Self::on_event), also handing out tumbling feature records (when
+    /// `features.tumbling_ms > 0`) to `features_out` as each symbol's interval closes.
+    pub fn on_event_with_features(
+        &mut self,
+        ev: &BookEvent,
+        out: &mut impl FnMut(&Alert),
+        features_out: &mut impl FnMut(&FeatureSnapshot),
+    ) {
+        self.stats.events += 1;
+        let (exec, new_order, withdrawal) =
+            classify(ev, self.cfg.general.hidden_trades_as_executions);
+
+        // An aggressive order is complete when anything but its next execution arrives.
+        if let Some(p) = &self.sweep {
+            let cont = exec.is_some_and(|x| {
+                p.book == ev.book && p.sweep.ts == ev.ts_ns && p.sweep.aggressor == x.aggressor
+            });
+            if !cont {
+                self.finish_sweep(out);
+            }
+        }
+        if ev.book == 0 {
+            return;
+        }
+        let idx = ev.book as usize;
+        if self.syms[idx].is_none() {
+            let st = self.new_symbol(ev.symbol);
+            self.syms[idx] = Some(st);
+            self.stats.symbols += 1;
+            self.stats.state_bytes += self.sym_bytes;
+        }
+        let st = self.syms[idx].as_mut().expect("present");
+        if ev.kind == EventKind::Directory {
+            st.symbol = ev.symbol;
+            return;
+        }
+        let ts = ev.ts_ns;
+        if ts > st.last_ts {
+            st.last_ts = ts;
+        }
+
+        let median = if new_order.is_some() {
+            Some(median_of(
+                &mut st.median,
+                self.cfg.general.median_min_orders,
+            ))
+        } else {
+            None
+        };
+        let c = Ctx {
+            ev,
+            prev_bid: if st.bid_qty > 0 { st.bid } else { 0 },
+            prev_ask: if st.ask_qty > 0 { st.ask } else { 0 },
+            median,
+            last_price_before: st.last_price,
+            exec,
+            new_order,
+            withdrawal,
+            fixed_tick: self.fixed_tick,
+        };
+        let counts = FeatureCounts::of_event(ev);
+        let is_orders = counts.order_messages() > 0;
+        let is_trade = counts.executions > 0;
+        let printed = matches!(
+            ev.kind,
+            EventKind::Execute | EventKind::HiddenTrade | EventKind::Trade
+        ) || (ev.kind == EventKind::ExecuteWithPrice && ev.has(flags::PRINTABLE));
+        st.features
+            .sliding
+            .add(ts, counts, printed.then_some(ev.price));
+        if let Some(tw) = st.features.tumbling.as_mut() {
+            if let Some((start, end, acc)) = tw.roll(ts) {
+                let TumblingAcc {
+                    counts: tc,
+                    first_price,
+                    last_price,
+                } = acc;
+                let median = median_of(&mut st.median, self.cfg.general.median_min_orders);
+                let snap = FeatureSnapshot::build(
+                    ev.book,
+                    st.symbol,
+                    "tumbling",
+                    start,
+                    end,
+                    end - start,
+                    tc,
+                    first_price,
+                    last_price,
+                    median,
+                    st.last_price,
+                    (st.bid, st.bid_qty, st.ask, st.ask_qty),
+                );
+                features_out(&snap);
+            }
+            tw.add(TumblingAcc {
+                counts,
+                first_price: if printed { ev.price } else { 0 },
+                last_price: if printed { ev.price } else { 0 },
+            });
+        }
+
+        // Start or extend the aggressive order (sweep) this execution belongs to.
+        if let Some(x) = exec {
+            let m = median_of(&mut st.median, self.cfg.general.median_min_orders);
+            self.track_sweep(ev, x, m);
+        }
+        let st = self.syms[idx].as_mut().expect("present");
+
+        {
+            let stats = &mut self.stats;
+            let mut emit = |a: &Alert| {
+                if let crate::alert::Detector::Builtin(k) = a.detector {
+                    stats.alerts[k as usize] += 1;
+                }
+                out(a)
+            };
+            if let (Some(d), Some(s)) = (self.spoofing.as_mut(), st.spoof.as_mut()) {
+                d.on_event(&c, s, &mut emit);
+            }
+            if let (Some(d), Some(s)) = (self.layering.as_mut(), st.layer.as_mut()) {
+                d.on_event(&c, s, &mut emit);
+            }
+            if let (Some(d), Some(s)) = (self.stuffing.as_mut(), st.stuff.as_mut()) {
+                d.on_event(&c, s, is_orders, is_trade, &mut emit);
+            }
+            if let (Some(d), Some(s)) = (self.momentum.as_mut(), st.momentum.as_mut()) {
+                d.on_event(&c, s, &mut emit);
+            }
+            if let (Some(d), Some(s)) = (self.close.as_mut(), st.close.as_mut()) {
+                d.on_event(&c, s, &mut emit);
+                if printed && ev.kind != EventKind::Trade && d.wants_vwap(ts) {
+                    d.add_trade(s, ts, ev.price, ev.qty);
+                }
+            }
+            if let (Some(d), Some(s)) = (self.coordinated.as_mut(), st.coord.as_mut()) {
+                if let Some(n) = new_order {
+                    if ev.kind == EventKind::Add
+                        && n.side == Side::Buy
+                        && d.small(n.qty as u64)
+                        && (c.prev_bid == 0
+                            || n.price > c.prev_bid
+                            || (c.prev_ask > 0 && n.price >= c.prev_ask))
+                    {
+                        d.on_buy(&EvidenceOrder::from_event("buy_order", ev), s, &mut emit);
+                    }
+                }
+            }
+            if let (Some(d), Some(s)) = (self.otr.as_mut(), st.otr.as_mut()) {
+                d.on_event(&c, s, is_orders, is_trade, &mut emit);
+            }
+        }
+
+        // State after the event.
+        if printed && ev.price > 0 {
+            st.last_price = ev.price;
+        }
+        if let Some(n) = new_order {
+            st.median.insert(n.qty);
+        }
+        if (ev.kind.is_book_change() || ev.kind == EventKind::Quote) && !ev.has(flags::IN_BATCH) {
+            st.bid = ev.bid_price;
+            st.bid_qty = ev.bid_qty;
+            st.ask = ev.ask_price;
+            st.ask_qty = ev.ask_qty;
+        }
+    }
+
+    fn track_sweep(&mut self, ev: &BookEvent, x: Exec, median: u32) {
+        if let Some(p) = self.sweep.as_mut() {
+            // Continuation (checked by the caller: same book, ts and aggressor).
+            let sw = &mut p.sweep;
+            sw.qty += x.qty as u64;
+            sw.fills += 1;
+            sw.last_price = x.price;
+            sw.last = EvidenceOrder::from_event("sweep_execution", ev);
+            return;
+        }
+        let st = self.syms[ev.book as usize].as_mut().expect("present");
+        let (in_close_window, vwap_before) = match (self.close.as_ref(), st.close.as_mut()) {
+            (Some(d), Some(cs)) if d.in_window(ev.ts_ns) => (true, cs.vwap_totals(ev.ts_ns)),
+            _ => (false, Default::default()),
+        };
+        let e = EvidenceOrder::from_event("sweep_execution", ev);
+        self.sweep = Some(PendingSweep {
+            book: ev.book,
+            sweep: Sweep {
+                aggressor: x.aggressor,
+                ts: ev.ts_ns,
+                qty: x.qty as u64,
+                fills: 1,
+                price_before: st.last_price,
+                last_price: x.price,
+                vwap_before,
+                in_close_window,
+                median,
+                first: e,
+                last: e,
+            },
+        });
+    }
+}
+
+#[inline]
+fn median_of(m: &mut StreamingMedian, min: usize) -> u32 {
+    if m.len() >= min.max(1) {
+        m.median()
+    } else {
+        0
+    }
+}

@@ -1,0 +1,531 @@
+//! Sliding and tumbling windows over **event time** (feed timestamps), with O(1) amortised update.
+//!
+//! All windows here are *bucketed*: a window of length `W` is split into `N` buckets of width `W / N`; an update
+//! adds to the newest bucket, and moving time forward clears the buckets that fell out (each bucket is cleared at
+//! most once per rotation, so an update costs O(1) amortised, and a jump of more than `N` buckets costs at most
+//! `N`). The running total over the whole ring is maintained incrementally, so reading it is O(1). A bucketed
+//! window covers `(t - W, t]` to within one bucket width at its old edge; the bucket count of every window in this
+//! crate is chosen so that this granularity is ≤ 2 % of the window.
+//!
+//! Time never goes backwards inside a window: an event stamped before the newest bucket is counted in the newest
+//! bucket (real feeds are time-ordered; out-of-order captures degrade gracefully instead of corrupting the sums).
+//!
+//! Memory is allocated once, when the window is created; no method allocates afterwards.
+
+use std::ops::{AddAssign, SubAssign};
+
+/// A value that can be accumulated in a bucket: a `Copy` aggregate with `+=`, `-=` and a zero (`Default`).
+pub trait Accum: Copy + Default + AddAssign + SubAssign {}
+impl<T: Copy + Default + AddAssign + SubAssign> Accum for T {}
+
+/// A sliding window of `N` time buckets holding an [`Accum`] each, with the running total of all buckets.
+#[derive(Debug, Clone)]
+pub struct SlidingWindow<T: Accum> {
+    buckets: Box<[T]>,
+    width_ns: u64,
+    /// Absolute index (`ts / width`) of the newest bucket; `u64::MAX` before the first update.
+    head: u64,
+    total: T,
+}
+
+impl<T: Accum> SlidingWindow<T> {
+    /// A window of length `window_ns` split into `n` buckets (`n ≥ 1`; the width is at least 1 ns).
+    pub fn new(window_ns: u64, n: usize) -> Self {
+        let n = n.max(1);
+        let width_ns = (window_ns / n as u64).max(1);
+        SlidingWindow {
+            buckets: vec![T::default(); n].into_boxed_slice(),
+            width_ns,
+            head: u64::MAX,
+            total: T::default(),
+        }
+    }
+
+    /// Empties the window (no allocation).
+    pub fn reset(&mut self) {
+        for b in self.buckets.iter_mut() {
+            *b = T::default();
+        }
+        self.total = T::default();
+        self.head = u64::MAX;
+    }
+
+    /// Width of one bucket in ns.
+    #[inline]
+    pub fn bucket_width_ns(&self) -> u64 {
+        self.width_ns
+    }
+
+    /// Length of the whole window in ns (`buckets × width`).
+    #[inline]
+    pub fn window_ns(&self) -> u64 {
+        self.width_ns * self.buckets.len() as u64
+    }
+
+    /// Moves the window so that its newest bucket contains `ts_ns`, clearing the buckets that fell out.
+    #[inline]
+    pub fn advance(&mut self, ts_ns: u64) {
+        let idx = ts_ns / self.width_ns;
+        if self.head == u64::MAX {
+            self.head = idx;
+            return;
+        }
+        if idx <= self.head {
+            return;
+        }
+        let n = self.buckets.len() as u64;
+        let steps = (idx - self.head).min(n);
+        if steps == n {
+            // Everything fell out.
+            for b in self.buckets.iter_mut() {
+                *b = T::default();
+            }
+            self.total = T::default();
+        } else {
+            for k in 1..=steps {
+                let slot = ((self.head + k) % n) as usize;
+                let old = self.buckets[slot];
+                self.total -= old;
+                self.buckets[slot] = T::default();
+            }
+        }
+        self.head = idx;
+    }
+
+    /// Adds `v` at time `ts_ns` (advancing the window first).
+    #[inline]
+    pub fn add(&mut self, ts_ns: u64, v: T) {
+        self.advance(ts_ns);
+        let slot = (self.head % self.buckets.len() as u64) as usize;
+        self.buckets[slot] += v;
+        self.total += v;
+    }
+
+    /// Total over the window as of the last [`advance`](Self::advance)/[`add`](Self::add). Call `advance(now)`
+    /// first to read the window ending now.
+    #[inline]
+    pub fn total(&self) -> T {
+        self.total
+    }
+
+    /// The newest bucket's value.
+    #[inline]
+    pub fn newest(&self) -> T {
+        if self.head == u64::MAX {
+            return T::default();
+        }
+        self.buckets[(self.head % self.buckets.len() as u64) as usize]
+    }
+
+    /// Total over the window excluding the newest bucket (the "trailing" part before the current bucket).
+    #[inline]
+    pub fn total_before_newest(&self) -> T {
+        let mut t = self.total;
+        t -= self.newest();
+        t
+    }
+
+    /// Start (inclusive, ns) of the oldest bucket of the window as of the last update.
+    #[inline]
+    pub fn start_ns(&self) -> u64 {
+        if self.head == u64::MAX {
+            return 0;
+        }
+        (self.head + 1).saturating_sub(self.buckets.len() as u64) * self.width_ns
+    }
+
+    /// Calls `f` with each bucket's value from oldest to newest (only buckets inside the window).
+    pub fn for_each_oldest_first(&self, mut f: impl FnMut(&T)) {
+        if self.head == u64::MAX {
+            return;
+        }
+        let n = self.buckets.len() as u64;
+        let first = (self.head + 1).saturating_sub(n);
+        for abs in first..=self.head {
+            f(&self.buckets[(abs % n) as usize]);
+        }
+    }
+}
+
+/// A tumbling (non-overlapping, aligned) window: accumulates until an event falls in a later interval, then hands
+/// back the finished interval.
+#[derive(Debug, Clone, Copy)]
+pub struct TumblingWindow<T: Accum> {
+    width_ns: u64,
+    /// Absolute index of the current interval; `u64::MAX` before the first update.
+    index: u64,
+    acc: T,
+}
+
+impl<T: Accum> TumblingWindow<T> {
+    /// Intervals of `width_ns` aligned on multiples of it (midnight-aligned for ITCH timestamps).
+    pub fn new(width_ns: u64) -> Self {
+        TumblingWindow {
+            width_ns: width_ns.max(1),
+            index: u64::MAX,
+            acc: T::default(),
+        }
+    }
+
+    /// Moves to the interval containing `ts_ns`. If that closes the current interval, returns
+    /// `(interval_start_ns, interval_end_ns, total)` of the closed one (empty intervals in between are skipped).
+    #[inline]
+    pub fn roll(&mut self, ts_ns: u64) -> Option<(u64, u64, T)> {
+        let idx = ts_ns / self.width_ns;
+        if self.index == u64::MAX {
+            self.index = idx;
+            return None;
+        }
+        if idx <= self.index {
+            return None;
+        }
+        let closed = (
+            self.index * self.width_ns,
+            (self.index + 1) * self.width_ns,
+            self.acc,
+        );
+        self.index = idx;
+        self.acc = T::default();
+        Some(closed)
+    }
+
+    /// Adds `v` to the current interval (call [`roll`](Self::roll) first).
+    #[inline]
+    pub fn add(&mut self, v: T) {
+        self.acc += v;
+    }
+
+    /// The current (open) interval's total.
+    #[inline]
+    pub fn current(&self) -> T {
+        self.acc
+    }
+}
+
+/// Streaming median of the last `capacity` values (order sizes) with O(1) amortised update and no allocation after
+/// construction.
+///
+/// Values are kept in a histogram that is exact below 1 024 (where almost every displayed order size lies) and
+/// log-linear above (32 sub-buckets per power of two, relative resolution ≤ 3.2 %), plus a ring of the last
+/// `capacity` bucket indices so the oldest value can be removed. The median is the lower bound of the bucket holding
+/// the ⌈n/2⌉-th smallest value (exact for medians below 1 024). It is recomputed lazily, at most once every
+/// `refresh` insertions (a scan of ≤ 38 group counters plus ≤ 64 buckets), which keeps the per-message cost O(1) and
+/// the result deterministic.
+#[derive(Debug, Clone)]
+pub struct StreamingMedian {
+    ring: Box<[u16]>,
+    len: usize,
+    next: usize,
+    hist: Box<[u16; MEDIAN_BUCKETS]>,
+    groups: [u32; MEDIAN_GROUPS],
+    cached: u32,
+    since_refresh: u32,
+    refresh: u32,
+}
+
+const MEDIAN_EXACT: usize = 1024;
+const MEDIAN_EXACT_GROUP: usize = 64;
+const MEDIAN_SUB: usize = 32;
+/// Octaves 2^10 .. 2^31.
+const MEDIAN_OCTAVES: usize = 22;
+const MEDIAN_GROUPS: usize = MEDIAN_EXACT / MEDIAN_EXACT_GROUP + MEDIAN_OCTAVES;
+const MEDIAN_BUCKETS: usize = MEDIAN_EXACT + MEDIAN_OCTAVES * MEDIAN_SUB;
+
+impl StreamingMedian {
+    /// A median over the last `capacity` values (1 ..= 65 535), refreshed every `refresh` insertions (≥ 1).
+    pub fn new(capacity: usize, refresh: u32) -> Self {
+        let capacity = capacity.clamp(1, u16::MAX as usize);
+        StreamingMedian {
+            ring: vec![0u16; capacity].into_boxed_slice(),
+            len: 0,
+            next: 0,
+            hist: Box::new([0u16; MEDIAN_BUCKETS]),
+            groups: [0; MEDIAN_GROUPS],
+            cached: 0,
+            since_refresh: u32::MAX,
+            refresh: refresh.max(1),
+        }
+    }
+
+    #[inline]
+    fn bucket(v: u32) -> usize {
+        if (v as usize) < MEDIAN_EXACT {
+            v as usize
+        } else {
+            let e = 31 - v.leading_zeros() as usize; // ≥ 10
+            let sub = ((v >> (e - 5)) as usize) & (MEDIAN_SUB - 1);
+            MEDIAN_EXACT + (e - 10) * MEDIAN_SUB + sub
+        }
+    }
+
+    #[inline]
+    fn group_of(bucket: usize) -> usize {
+        if bucket < MEDIAN_EXACT {
+            bucket / MEDIAN_EXACT_GROUP
+        } else {
+            MEDIAN_EXACT / MEDIAN_EXACT_GROUP + (bucket - MEDIAN_EXACT) / MEDIAN_SUB
+        }
+    }
+
+    #[inline]
+    fn group_range(g: usize) -> (usize, usize) {
+        let exact_groups = MEDIAN_EXACT / MEDIAN_EXACT_GROUP;
+        if g < exact_groups {
+            (g * MEDIAN_EXACT_GROUP, (g + 1) * MEDIAN_EXACT_GROUP)
+        } else {
+            let lo = MEDIAN_EXACT + (g - exact_groups) * MEDIAN_SUB;
+            (lo, lo + MEDIAN_SUB)
+        }
+    }
+
+    /// Lower bound of the values that fall in `bucket`.
+    #[inline]
+    fn lower_bound(bucket: usize) -> u32 {
+        if bucket < MEDIAN_EXACT {
+            bucket as u32
+        } else {
+            let e = (bucket - MEDIAN_EXACT) / MEDIAN_SUB + 10;
+            let sub = (bucket - MEDIAN_EXACT) % MEDIAN_SUB;
+            ((MEDIAN_SUB + sub) as u32) << (e - 5)
+        }
+    }
+
+    /// Number of values currently in the window.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no value has been inserted.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Inserts a value, evicting the oldest when full.
+    #[inline]
+    pub fn insert(&mut self, v: u32) {
+        let b = Self::bucket(v);
+        if self.len == self.ring.len() {
+            let old = self.ring[self.next] as usize;
+            self.hist[old] -= 1;
+            self.groups[Self::group_of(old)] -= 1;
+        } else {
+            self.len += 1;
+        }
+        self.ring[self.next] = b as u16;
+        self.next += 1;
+        if self.next == self.ring.len() {
+            self.next = 0;
+        }
+        self.hist[b] += 1;
+        self.groups[Self::group_of(b)] += 1;
+        self.since_refresh = self.since_refresh.saturating_add(1);
+    }
+
+    /// The median (see the type docs), or 0 when empty.
+    #[inline]
+    pub fn median(&mut self) -> u32 {
+        if self.since_refresh >= self.refresh {
+            self.cached = self.compute();
+            self.since_refresh = 0;
+        }
+        self.cached
+    }
+
+    fn compute(&self) -> u32 {
+        if self.len == 0 {
+            return 0;
+        }
+        let target = self.len.div_ceil(2) as u32; // rank of the median, 1-based
+        let mut seen = 0u32;
+        for (g, &c) in self.groups.iter().enumerate() {
+            if seen + c >= target {
+                let (lo, hi) = Self::group_range(g);
+                for b in lo..hi {
+                    seen += self.hist[b] as u32;
+                    if seen >= target {
+                        return Self::lower_bound(b);
+                    }
+                }
+            }
+            seen += c;
+        }
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Naive reference: keep every (ts, v) and sum those in the bucket-aligned window.
+    fn naive(events: &[(u64, u64)], now: u64, width: u64, n: u64) -> u64 {
+        let head = now / width;
+        let first = (head + 1).saturating_sub(n);
+        events
+            .iter()
+            .filter(|(t, _)| {
+                let b = *t / width;
+                b >= first && b <= head
+            })
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    #[test]
+    fn sliding_matches_naive() {
+        let mut w: SlidingWindow<u64> = SlidingWindow::new(1_000, 10);
+        let mut evs = Vec::new();
+        let mut t = 0u64;
+        let mut x = 12345u64;
+        for i in 0..5_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            t += (x >> 33) % 250; // sometimes jumps over the whole window
+            if i % 97 == 0 {
+                t += 5_000;
+            }
+            let v = (x >> 20) % 7;
+            w.add(t, v);
+            evs.push((t, v));
+            assert_eq!(w.total(), naive(&evs, t, 100, 10), "at {i}");
+        }
+    }
+
+    #[test]
+    fn sliding_time_never_goes_back() {
+        let mut w: SlidingWindow<u32> = SlidingWindow::new(100, 10);
+        w.add(1_000, 1);
+        w.add(500, 1); // earlier: counted in the newest bucket
+        assert_eq!(w.total(), 2);
+        assert_eq!(w.newest(), 2);
+        w.advance(1_095);
+        assert_eq!(w.total(), 2);
+        w.advance(1_100);
+        assert_eq!(w.total(), 0);
+        assert_eq!(w.start_ns(), 1_010);
+    }
+
+    #[test]
+    fn total_before_newest() {
+        let mut w: SlidingWindow<u32> = SlidingWindow::new(60, 6);
+        w.add(5, 3);
+        w.add(15, 4);
+        assert_eq!(w.total_before_newest(), 3);
+        let mut seen = Vec::new();
+        w.for_each_oldest_first(|v| seen.push(*v));
+        assert_eq!(seen, vec![3, 4]);
+    }
+
+    #[test]
+    fn tumbling() {
+        let mut w: TumblingWindow<u32> = TumblingWindow::new(10);
+        assert_eq!(w.roll(3), None);
+        w.add(1);
+        assert_eq!(w.roll(9), None);
+        w.add(2);
+        assert_eq!(w.roll(35), Some((0, 10, 3)));
+        w.add(5);
+        assert_eq!(w.current(), 5);
+        assert_eq!(w.roll(40), Some((30, 40, 5)));
+    }
+
+    fn exact_median(vals: &[u32]) -> u32 {
+        let mut v = vals.to_vec();
+        v.sort_unstable();
+        v[(v.len().div_ceil(2)) - 1]
+    }
+
+    #[test]
+    fn median_round_lots_exact() {
+        let mut m = StreamingMedian::new(1000, 1);
+        let sizes = [100, 200, 100, 300, 100, 500, 100, 1000, 200, 100, 50, 100];
+        for s in sizes {
+            m.insert(s);
+        }
+        assert_eq!(m.median(), exact_median(&sizes));
+        assert_eq!(m.median(), 100);
+        let mut m = StreamingMedian::new(1000, 1);
+        for s in [300, 700, 300, 900, 5] {
+            m.insert(s);
+        }
+        assert_eq!(m.median(), 300);
+    }
+
+    #[test]
+    fn median_resolution_and_eviction() {
+        let mut m = StreamingMedian::new(101, 1);
+        let mut x = 7u64;
+        let mut all = Vec::new();
+        for _ in 0..10_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = 1 + ((x >> 33) % 50_000) as u32;
+            m.insert(v);
+            all.push(v);
+            let window = &all[all.len().saturating_sub(101)..];
+            let exact = exact_median(window);
+            let got = m.median();
+            assert!(got <= exact, "{got} > {exact}");
+            assert!(
+                (exact - got) as f64 <= exact as f64 * 0.032 + 1.0,
+                "{got} vs {exact}"
+            );
+        }
+    }
+
+    #[test]
+    fn median_bucket_bounds() {
+        for v in [
+            0u32,
+            1,
+            63,
+            64,
+            65,
+            100,
+            127,
+            128,
+            500,
+            1000,
+            65_535,
+            u32::MAX,
+        ] {
+            let b = StreamingMedian::bucket(v);
+            assert!(b < MEDIAN_BUCKETS);
+            let lo = StreamingMedian::lower_bound(b);
+            assert!(lo <= v);
+            assert!(v - lo <= (v / 32).max(0) + 1);
+        }
+        assert_eq!(
+            StreamingMedian::lower_bound(StreamingMedian::bucket(100)),
+            100
+        );
+        assert_eq!(
+            StreamingMedian::lower_bound(StreamingMedian::bucket(1000)),
+            1000
+        );
+        assert_eq!(
+            StreamingMedian::lower_bound(StreamingMedian::bucket(5000)),
+            4992
+        );
+    }
+
+    #[test]
+    fn median_lazy_refresh() {
+        let mut m = StreamingMedian::new(100, 8);
+        m.insert(100);
+        assert_eq!(m.median(), 100);
+        for _ in 0..7 {
+            m.insert(5000);
+        }
+        assert_eq!(m.median(), 100, "cached until 8 inserts");
+        m.insert(5000);
+        assert_eq!(
+            m.median(),
+            StreamingMedian::lower_bound(StreamingMedian::bucket(5000))
+        );
+    }
+}
