@@ -191,7 +191,8 @@ impl Analyzer {
         &self.mold
     }
 
-    /// Where the capture walk stopped on a corrupt record, if it did (also counted in `malformed`).
+    /// Where the capture walk stopped early, if it did: a corrupt record header (counted in `malformed`) or the file
+    /// ending inside a record header (counted in `truncated`).
     pub fn stopped(&self) -> Option<CorruptRecord> {
         self.stopped
     }
@@ -208,7 +209,11 @@ impl Analyzer {
                     self.on_frame(&frame, f);
                 }
                 if let Some(stop) = frames.stopped() {
-                    self.stats.malformed += 1;
+                    if stop.cut_short {
+                        self.stats.truncated += 1;
+                    } else {
+                        self.stats.malformed += 1;
+                    }
                     self.stopped = Some(stop);
                 }
             }

@@ -89,6 +89,8 @@ pub struct CorruptRecord {
     pub offset: u64,
     /// What is wrong.
     pub what: &'static str,
+    /// The file simply ends there (inside a record header or message): a truncated file rather than a corrupt one.
+    pub cut_short: bool,
 }
 
 impl fmt::Display for CorruptRecord {
@@ -293,6 +295,7 @@ impl<'a> Iterator for RawMessages<'a> {
                 self.cut = Some(CorruptRecord {
                     offset: at as u64,
                     what: "raw ITCH stream ends inside a length prefix",
+                    cut_short: true,
                 });
                 self.pos = b.len();
             }
@@ -308,6 +311,7 @@ impl<'a> Iterator for RawMessages<'a> {
                 self.cut = Some(CorruptRecord {
                     offset: at as u64,
                     what: "raw ITCH stream ends inside a message",
+                    cut_short: true,
                 });
                 self.pos = b.len();
                 None

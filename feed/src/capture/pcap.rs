@@ -150,6 +150,7 @@ impl<'a> Iterator for PcapFrames<'a> {
             self.stop = Some(CorruptRecord {
                 offset: at as u64,
                 what: "file ends inside a pcap record header",
+                cut_short: true,
             });
             return None;
         }
@@ -168,6 +169,7 @@ impl<'a> Iterator for PcapFrames<'a> {
                 } else {
                     "pcap record timestamp fraction out of range"
                 },
+                cut_short: false,
             });
             return None;
         }

@@ -23,6 +23,9 @@ pub const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 /// Interfaces tracked per section.
 pub const MAX_INTERFACES: usize = 64;
 
+/// Prefix of the messages of stops caused by the file ending (see [`CorruptRecord::cut_short`]).
+const CUT: &str = "file ends";
+
 #[derive(Clone, Copy, Debug)]
 struct Interface {
     link_type: LinkType,
@@ -149,6 +152,7 @@ impl<'a> PcapNgFrames<'a> {
         self.stop = Some(CorruptRecord {
             offset: offset as u64,
             what,
+            cut_short: what.starts_with(CUT),
         });
         None
     }
