@@ -202,7 +202,9 @@ pub fn read_topics(
                 "latest"
             },
         )
-        .set("reconnect.backoff.max.ms", "1000");
+        .set("reconnect.backoff.max.ms", "1000")
+        // Some Kafka-protocol brokers (Tansu 0.6) answer a fetch only after this wait even when data is there.
+        .set("fetch.wait.max.ms", "50");
     for (k, v) in &opts.overrides {
         cfg.set(k, v);
     }
