@@ -231,7 +231,7 @@ impl Format {
 }
 
 /// True if `bytes` starts like a raw ITCH stream: the first message has a known type and its spec length, and at
-/// least three quarters of the first [`RAW_PROBE`] framed messages do too (real files and stress files contain some
+/// least three quarters of the first 32 framed messages do too (real files and stress files contain some
 /// unknown types).
 pub fn looks_like_raw_itch(bytes: &[u8]) -> bool {
     let mut seen = 0usize;
