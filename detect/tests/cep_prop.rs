@@ -168,6 +168,8 @@ struct Ref<'a> {
     p: &'a Pat,
     s: &'a [PEv],
     out: Vec<Cand>,
+    /// DFS nodes visited (the search gives up on exponential cases).
+    visited: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -285,6 +287,10 @@ impl Ref<'_> {
     }
 
     fn dfs(&mut self, b: Vec<(usize, usize)>, l: usize, k: u16) {
+        self.visited += 1;
+        if self.visited > 200_000 {
+            return;
+        }
         let st = self.p.steps[l].clone();
         let n = self.s.len();
         if k < st.max {
@@ -392,9 +398,10 @@ fn reference(p: &Pat, evs: &[Ev]) -> Option<Matches> {
             p,
             s: &s,
             out: Vec::new(),
+            visited: 0,
         };
         r.run();
-        if r.out.len() > 20_000 {
+        if r.out.len() > 20_000 || r.visited > 200_000 {
             return None;
         }
         let mut c = r.out;
@@ -439,7 +446,7 @@ fn schema() -> Arc<Schema> {
     )
 }
 
-fn engine_matches(p: &Pat, evs: &[Ev]) -> Matches {
+fn engine_matches(p: &Pat, evs: &[Ev]) -> Option<Matches> {
     let mut rules = RuleSet::new(CompileContext::new(schema()));
     let src = p.render();
     rules
@@ -468,23 +475,23 @@ fn engine_matches(p: &Pat, evs: &[Ev]) -> Matches {
     }
     e.finish(&(), &mut sink);
     let s = e.stats();
-    assert_eq!(
-        (
-            s.dropped_key_cap,
-            s.dropped_total_cap,
-            s.dropped_pool,
-            s.dropped_len_cap,
-            s.dropped_partition_cap
-        ),
-        (0, 0, 0, 0, 0),
-        "caps hit: not comparable"
-    );
+    if s.dropped_key_cap
+        + s.dropped_total_cap
+        + s.dropped_pool
+        + s.dropped_len_cap
+        + s.dropped_partition_cap
+        > 0
+    {
+        // An exponential pattern (e.g. allow_combinations) exceeded the caps: not comparable with the unbounded
+        // reference. Rare; the generator keeps streams short.
+        return None;
+    }
     assert_eq!(
         (s.runs_live, s.nodes_live, s.events_live, s.partitions_live),
         (0, 0, 0, 0),
         "state leaked"
     );
-    out
+    Some(out)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -645,7 +652,7 @@ proptest! {
     #[test]
     fn engine_equals_reference(p in pattern(), evs in stream()) {
         let Some(want) = reference(&p, &evs) else { return Ok(()) };
-        let got = engine_matches(&p, &evs);
+        let Some(got) = engine_matches(&p, &evs) else { return Ok(()) };
         prop_assert_eq!(got, want, "rule:\n{}", p.render());
     }
 }
@@ -704,5 +711,5 @@ fn reference_agrees_with_hand_examples() {
         .collect();
     let want = reference(&p, &evs).unwrap();
     assert_eq!(want[&0].len(), 4);
-    assert_eq!(engine_matches(&p, &evs), want);
+    assert_eq!(engine_matches(&p, &evs), Some(want));
 }
