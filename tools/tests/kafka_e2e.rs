@@ -271,10 +271,15 @@ fn publish_through_stage(records: &[Record], sink: Box<dyn Sink>, mut at: impl F
     handle.join().unwrap()
 }
 
-fn kafka_sink(brokers: &str, prefix: &str, spool: &Path, overrides: &[(&str, &str)]) -> Box<dyn Sink> {
+/// A Kafka sink; `small_queues` shrinks librdkafka's queue and the pending queue so that an outage of a few
+/// hundred records already spills to the spool.
+fn kafka_sink(brokers: &str, prefix: &str, spool: &Path, small_queues: bool) -> Box<dyn Sink> {
     let mut cfg = KafkaConfig::new(brokers, spool);
     cfg.topic_prefix = prefix.to_owned();
-    cfg.overrides = overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    if small_queues {
+        cfg.overrides.push(("queue.buffering.max.messages".to_owned(), "300".to_owned()));
+        cfg.pending_capacity = 128;
+    }
     Box::new(KafkaSink::open(cfg).unwrap())
 }
 
@@ -368,7 +373,7 @@ fn tansu_end_to_end_identical_to_jsonl_across_broker_restart_and_drain() {
     let records = stream(2000, 1);
     let jsonl = jsonl_reference(&records, &mkdir(work.path(), "a-jsonl"));
     let t = Instant::now();
-    let report = publish_through_stage(&records, kafka_sink(&brokers, "a.", &work.path().join("a-spool"), &[]), |_| {});
+    let report = publish_through_stage(&records, kafka_sink(&brokers, "a.", &work.path().join("a-spool"), false), |_| {});
     eprintln!("kafka_e2e[steady]: {report} ({:?})", t.elapsed());
     assert!(report.is_complete(), "{report}");
     let got = python_consume(&python, &brokers, "a.");
@@ -379,13 +384,12 @@ fn tansu_end_to_end_identical_to_jsonl_across_broker_restart_and_drain() {
     py_sorted.sort_by(|x, y| (&x.topic, x.partition, x.offset).cmp(&(&y.topic, y.partition, y.offset)));
     assert_eq!(tail, py_sorted, "tickwatch tail and confluent-kafka disagree");
 
-    // 2. Broker stopped mid-stream and restarted (sqlite storage survives). A small librdkafka queue makes the
-    //    outage spill to the spool, so spooling and re-sending run against the real broker too.
+    // 2. Broker stopped mid-stream and restarted (sqlite storage survives). Small queues make the outage spill
+    //    to the spool, so spooling and re-sending run against the real broker too.
     let records = stream(4000, 2);
     let jsonl = jsonl_reference(&records, &mkdir(work.path(), "b-jsonl"));
     let t = Instant::now();
-    let small_queue = [("queue.buffering.max.messages", "500")];
-    let sink = kafka_sink(&brokers, "b.", &work.path().join("b-spool"), &small_queue);
+    let sink = kafka_sink(&brokers, "b.", &work.path().join("b-spool"), true);
     let report = publish_through_stage(&records, sink, |i| {
         if i == 1300 {
             broker.stop();
@@ -408,7 +412,7 @@ fn tansu_end_to_end_identical_to_jsonl_across_broker_restart_and_drain() {
     let spool = work.path().join("c-spool");
     let mut stage = StageBuilder::<Record>::new().flush_timeout(Duration::from_secs(1));
     let mut tx = stage.input("e2e", 1 << 12);
-    let handle = stage.spawn(kafka_sink(&brokers, "c.", &spool, &[])).unwrap();
+    let handle = stage.spawn(kafka_sink(&brokers, "c.", &spool, false)).unwrap();
     for rec in &records {
         let mut item = rec.clone();
         while let Err(back) = tx.try_send(item) {
