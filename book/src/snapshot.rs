@@ -8,7 +8,10 @@ use crate::event::{Price, Side, PRICE_SCALE};
 use crate::symbol::Symbol;
 
 /// One price level as seen by queries: price, total shares, order count (0 in L2 books).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+///
+/// Serialises as `{"price": "12.3400", "price_raw": 123400, "shares": 500, "orders": 3}` (the decimal text and the
+/// integer ticks, like `tickwatch dump`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LevelInfo {
     /// Price, ticks of 1/10 000.
     pub price: Price,
@@ -59,7 +62,7 @@ pub struct OrderInfo {
 }
 
 /// A snapshot of one book: the top `depth` levels per side and the book's state. Plain data; serialises with serde
-/// (prices as integer ticks, `symbol` as text, `trading_state` as a one-character string or null).
+/// (levels as [`LevelInfo`], `symbol` as text, `trading_state` as a one-character string or null).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BookSnapshot {
     /// Book index (stock locate / IEX symbol index).
@@ -118,6 +121,17 @@ impl BookSnapshot {
         let t = self.touch();
         self.crossed = t.crossed();
         self.locked = t.locked();
+    }
+}
+
+impl Serialize for LevelInfo {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("LevelInfo", 4)?;
+        st.serialize_field("price", &FmtPrice(self.price).to_string())?;
+        st.serialize_field("price_raw", &self.price)?;
+        st.serialize_field("shares", &self.qty)?;
+        st.serialize_field("orders", &self.orders)?;
+        st.end()
     }
 }
 

@@ -26,11 +26,12 @@ fn final_bbo_equals_independent_book_for_every_symbol() {
     let cap = Capture::open(&file).expect("open synthetic capture");
     let mut books = Books::new(StoreConfig::default());
     let mut events = 0u64;
-    let stats = replay(&cap, &mut books, |_| events += 1);
-    assert_eq!(stats.feed, FeedKind::Itch);
-    // Known messages / unknown frames as documented in ../shared/data/README.md (one extra frame is empty).
-    assert_eq!(stats.messages, 985_574);
-    assert_eq!(stats.undecodable, 14_932 + 1);
+    let sum = replay(&cap, Default::default(), &mut books, |_| events += 1);
+    assert_eq!(sum.feed, FeedKind::Itch);
+    // Known messages / unknown frames as documented in ../shared/data/README.md.
+    assert_eq!(sum.messages, 985_574);
+    assert_eq!(sum.stats.unknown, 14_932);
+    assert_eq!(sum.events, events);
     books
         .check_invariants()
         .expect("book invariants after the whole file");
