@@ -197,6 +197,7 @@ fn hitting_every_cap_does_not_allocate_either() {
         max_keys: 48,
         max_nodes: 60,
         max_events: 200,
+        max_lookback_keys: 4,
     };
     let (mut engine, feats) = engine(cfg);
     let (allocations, _) = measure(&mut engine, &feats);

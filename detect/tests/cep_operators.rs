@@ -650,3 +650,55 @@ fn bad_rules_name_rule_line_and_problem() {
         assert!(got.starts_with(want), "\n got: {got}\nwant: {want}…");
     }
 }
+
+#[test]
+fn not_preceded_by_anchors_the_start() {
+    // A run of A's: only the first A after a quiet second starts a match.
+    let src = "rule r { within 10s skip past_last_event pattern {
+      not_preceded_by p: A where p.x >= 1 within 1s
+      a: A where a.x >= 1 times 2 } }";
+    let got = feed(
+        &mut engine(src),
+        &[
+            ("A1", 0.0),
+            ("A1", 0.5),
+            ("A1", 0.9),
+            ("A1", 2.0),
+            ("A1", 2.2),
+            ("A0", 4.0),
+            ("A1", 4.5),
+        ],
+    );
+    // Starts allowed at 0.0 (nothing before) and 2.0 (last A≥1 at 0.9, 1.1 s earlier); 0.5/0.9/2.2 are preceded;
+    // 4.5 is preceded by nothing qualifying (A0 has x = 0, the A at 2.2 is 2.3 s earlier) but has no second A.
+    assert_eq!(names(&got), ["a=A1 a=A1", "a=A1 a=A1"]);
+    // Exactly `within` earlier does not count (the window is [t - 1 s, t) open at its old end).
+    let got = feed(&mut engine(src), &[("A1", 0.0), ("A1", 1.0), ("A1", 1.5)]);
+    assert_eq!(names(&got), ["a=A1 a=A1"]);
+}
+
+#[test]
+fn kind_comparisons() {
+    let src = rule("pattern { a: A\n followed_by b: B | C where b.kind == \"C\" }");
+    assert_eq!(
+        names(&feed(&mut engine(&src), &seq(&["A1", "B1", "C1"]))),
+        ["a=A1 b=C1"]
+    );
+    let err = compile_err("rule r { within 1s pattern { a: A where a.kind == \"Z\" } }");
+    assert!(err.contains("unknown event kind \"Z\""), "{err}");
+}
+
+#[test]
+fn bad_lookbacks() {
+    let cases = [
+        ("rule r { within 1s pattern { a: A\n not_preceded_by p: B within 1s } }", "must come before the first positive step"),
+        ("rule r { within 1s pattern { not_preceded_by p: B\n a: A } }", "needs `within DURATION`"),
+        ("rule r { within 1s pattern { a: A\n followed_by b: B within 1s } }", "only a `not_preceded_by` step takes its own `within`"),
+        ("rule r { within 1s pattern { not_preceded_by p: B where p.x > a.x within 1s\n a: A } }", "can only test its own event"),
+        ("rule r { within 1s pattern { not_preceded_by p: B within 1s } }", "no positive step"),
+    ];
+    for (src, want) in cases {
+        let e = compile_err(src);
+        assert!(e.contains(want), "{e}\nshould contain: {want}");
+    }
+}

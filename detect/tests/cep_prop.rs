@@ -71,13 +71,15 @@ struct Pat {
     by_key: bool,
     /// `having sum(s.x) >= c`
     having: Option<(usize, i32)>,
+    /// `not_preceded_by p: KINDS where p.x >= c within W ms` before the first step: (kinds, c, W).
+    lookback: Option<(u8, i32, u64)>,
 }
 
 const UNB: u16 = u16::MAX;
 
 impl Pat {
     fn input(&self) -> u8 {
-        self.steps.iter().fold(0, |m, s| m | s.kinds)
+        self.steps.iter().fold(0, |m, s| m | s.kinds) | self.lookback.map_or(0, |l| l.0)
     }
 
     fn render(&self) -> String {
@@ -94,6 +96,16 @@ impl Pat {
             Skip::ToNext => "  skip to_next\n",
         };
         out += "  pattern {\n";
+        if let Some((k, c, w)) = self.lookback {
+            let kinds: Vec<&str> = (0..4)
+                .filter(|i| k & (1 << i) != 0)
+                .map(|i| KINDS[i])
+                .collect();
+            out += &format!(
+                "    not_preceded_by p: {} where p.x >= {c} within {w}ms\n",
+                kinds.join(" | ")
+            );
+        }
         for (i, s) in self.steps.iter().enumerate() {
             let how = match (i, s.neg, s.contig) {
                 (0, _, _) => "begin",
@@ -231,11 +243,23 @@ impl Ref<'_> {
         let (starts, _) = self.positives_after(None);
         for &j in &starts {
             for q in 0..self.s.len() {
-                if self.sat(j, q, &[]) {
+                if self.sat(j, q, &[]) && !self.preceded(q) {
                     self.dfs(vec![(q, j)], j, 1);
                 }
             }
         }
+    }
+
+    /// Whether a `not_preceded_by` event lies less than its window before position `q`.
+    fn preceded(&self, q: usize) -> bool {
+        let Some((k, c, w)) = self.p.lookback else {
+            return false;
+        };
+        let t = self.s[q].1.ts;
+        (0..q).any(|r| {
+            let e = self.s[r].1;
+            k & (1 << e.kind) != 0 && e.x >= c && t - e.ts < w
+        })
     }
 
     fn t0(&self, b: &[(usize, usize)]) -> u64 {
@@ -459,6 +483,7 @@ fn engine_matches(p: &Pat, evs: &[Ev]) -> Option<Matches> {
         max_keys: 64,
         max_nodes: 1 << 19,
         max_events: 1 << 10,
+        max_lookback_keys: 64,
     };
     let mut e = Engine::new(rules, cfg);
     let mut out = Matches::new();
@@ -546,6 +571,7 @@ fn build(
     skip: Skip,
     by_key: bool,
     having: Option<(usize, i32)>,
+    lookback: Option<(u8, i32, u64)>,
 ) -> Pat {
     let mut steps: Vec<Step> = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
@@ -599,11 +625,11 @@ fn build(
         steps[0].min = 1;
     }
     // (Making step 0 mandatory cannot put a negation after an optional step.)
-    let having = having.and_then(|(s, c)| {
+    let having = having.map(|(s, c)| {
         let pos: Vec<usize> = (0..steps.len())
             .filter(|&j| steps[j].neg.is_none())
             .collect();
-        Some((pos[s % pos.len()], c))
+        (pos[s % pos.len()], c)
     });
     Pat {
         steps,
@@ -611,6 +637,7 @@ fn build(
         skip,
         by_key,
         having,
+        lookback,
     }
 }
 
@@ -621,8 +648,14 @@ fn pattern() -> impl Strategy<Value = Pat> {
         prop_oneof![Just(Skip::No), Just(Skip::PastLast), Just(Skip::ToNext)],
         any::<bool>(),
         prop::option::weighted(0.25, (0usize..4, 0i32..8)),
+        prop::option::weighted(
+            0.25,
+            (1u8..16, 0i32..4, prop_oneof![Just(1u64), Just(3), Just(8)]),
+        ),
     )
-        .prop_map(|(raw, within, skip, by_key, having)| build(raw, within, skip, by_key, having))
+        .prop_map(|(raw, within, skip, by_key, having, lookback)| {
+            build(raw, within, skip, by_key, having, lookback)
+        })
 }
 
 fn stream() -> impl Strategy<Value = Vec<Ev>> {
@@ -697,6 +730,7 @@ fn reference_agrees_with_hand_examples() {
         skip: Skip::No,
         by_key: false,
         having: None,
+        lookback: None,
     };
     // C D A1 A2 A3 D A4 B; D is outside the rule's input here, so all 4 relaxed matches exist.
     let evs: Vec<Ev> = [2u8, 3, 0, 0, 0, 3, 0, 1]

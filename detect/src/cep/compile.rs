@@ -65,6 +65,18 @@ pub(crate) struct Stage {
     pub can_end: bool,
 }
 
+/// A leading `not_preceded_by` step: the first bound event must not be preceded, in the partition stream and less
+/// than `within_ns` earlier, by an event satisfying it.
+#[derive(Debug, Clone)]
+pub(crate) struct Lookback {
+    pub kinds: u64,
+    pub cond: Option<Program>,
+    pub within_ns: u64,
+}
+
+/// Maximum number of `not_preceded_by` steps of a rule.
+pub const MAX_LOOKBACKS: usize = 4;
+
 /// A compiled rule: one pattern, its partitioning, window and skip strategy.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -79,6 +91,8 @@ pub struct Rule {
     pub(crate) stages: Vec<Stage>,
     /// Positive steps a new match may start with.
     pub(crate) start: Vec<u8>,
+    /// Leading `not_preceded_by` steps.
+    pub(crate) lookbacks: Vec<Lookback>,
     pub(crate) score: Option<Program>,
     pub(crate) side: Option<Program>,
     pub(crate) having: Option<Program>,
@@ -299,12 +313,14 @@ fn compile_rule(ast: &RuleAst, file: &str, cx: &CompileContext) -> Result<Rule, 
                 "order_ref" | "order" => KEY_ORDER,
                 "none" if keys.len() == 1 => 0,
                 "none" => return Err(Raw::new(*sp, "`none` cannot be combined with other keys")),
-                _ => return Err(Raw::new(
-                    *sp,
-                    format!(
+                _ => {
+                    return Err(Raw::new(
+                        *sp,
+                        format!(
                         "unknown partition key `{k}` (expected symbol, mpid, order_ref or none)"
                     ),
-                )),
+                    ))
+                }
             };
             if key & bit != 0 {
                 return Err(Raw::new(*sp, format!("partition key `{k}` given twice")));
@@ -319,12 +335,14 @@ fn compile_rule(ast: &RuleAst, file: &str, cx: &CompileContext) -> Result<Rule, 
             "no_skip" => SkipStrategy::NoSkip,
             "past_last_event" | "skip_past_last_event" => SkipStrategy::PastLastEvent,
             "to_next" | "skip_to_next" => SkipStrategy::ToNext,
-            _ => return Err(Raw::new(
-                *sp,
-                format!(
+            _ => {
+                return Err(Raw::new(
+                    *sp,
+                    format!(
                     "unknown skip strategy `{s}` (expected no_skip, past_last_event or to_next)"
                 ),
-            )),
+                ))
+            }
         },
     };
 
@@ -346,10 +364,42 @@ fn compile_rule(ast: &RuleAst, file: &str, cx: &CompileContext) -> Result<Rule, 
         })
     };
 
+    // Leading `not_preceded_by` steps become lookbacks; the rest are the NFA's stages.
+    let n_lead = ast
+        .steps
+        .iter()
+        .take_while(|s| s.how == StepHow::NotPrecededBy)
+        .count();
+    let (lead, steps) = ast.steps.split_at(n_lead);
+    if steps.is_empty() {
+        return Err(Raw::new(pspan, "the pattern has no positive step"));
+    }
+    if let Some(st) = steps.iter().find(|s| s.how == StepHow::NotPrecededBy) {
+        return Err(Raw::new(
+            st.span,
+            "`not_preceded_by` steps must come before the first positive step",
+        ));
+    }
+    if lead.len() > MAX_LOOKBACKS {
+        return Err(Raw::new(
+            lead[MAX_LOOKBACKS].span,
+            format!("at most {MAX_LOOKBACKS} `not_preceded_by` steps"),
+        ));
+    }
+
     // Steps: names, kinds, quantifiers (conditions later, once all names are known).
     let mut names: Vec<&str> = Vec::new();
+    for st in lead {
+        if names.contains(&st.name.as_str()) {
+            return Err(Raw::new(
+                st.span,
+                format!("duplicate step name `{}`", st.name),
+            ));
+        }
+        names.push(&st.name);
+    }
     let mut stages: Vec<Stage> = Vec::new();
-    for (i, st) in ast.steps.iter().enumerate() {
+    for (i, st) in steps.iter().enumerate() {
         if names.contains(&st.name.as_str()) {
             return Err(Raw::new(
                 st.span,
@@ -370,7 +420,8 @@ fn compile_rule(ast: &RuleAst, file: &str, cx: &CompileContext) -> Result<Rule, 
             (_, StepHow::FollowedBy) => (None, Contiguity::Relaxed),
             (_, StepHow::FollowedByAny) => (None, Contiguity::Any),
             (_, StepHow::NotNext) => (Some(Negation::Next), Contiguity::Strict),
-            (_, StepHow::NotFollowedBy) => (Some(Negation::FollowedBy), Contiguity::Relaxed),
+                        (_, StepHow::NotFollowedBy) => (Some(Negation::FollowedBy), Contiguity::Relaxed),
+            (_, StepHow::NotPrecededBy) => unreachable!("checked above"),
         };
         let mut kinds = 0u64;
         for (k, sp) in &st.kinds {
@@ -380,6 +431,12 @@ fn compile_rule(ast: &RuleAst, file: &str, cx: &CompileContext) -> Result<Rule, 
             kinds = all_kinds;
         }
         let q = &st.quant;
+        if let Some((_, sp)) = q.within {
+            return Err(Raw::new(
+                sp,
+                "only a `not_preceded_by` step takes its own `within`",
+            ));
+        }
         let (mut min, mut max) = (1u16, 1u16);
         if let (Some(_), Some(sp)) = (q.times, q.one_or_more) {
             return Err(Raw::new(sp, "`times` and `one_or_more` cannot be combined"));
@@ -499,7 +556,7 @@ fn compile_rule(ast: &RuleAst, file: &str, cx: &CompileContext) -> Result<Rule, 
             for (k, sp) in ks {
                 m |= resolve_kind(k, *sp)?;
             }
-            for (s, st) in stages.iter().zip(&ast.steps) {
+            for (s, st) in stages.iter().zip(steps) {
                 if s.kinds & !m != 0 {
                     return Err(Raw::new(
                         st.span,
@@ -537,7 +594,7 @@ fn compile_rule(ast: &RuleAst, file: &str, cx: &CompileContext) -> Result<Rule, 
     // A trailing negation needs the window to fire; `within` is mandatory so this always holds.
 
     // Conditions.
-    for (i, st) in ast.steps.iter().enumerate() {
+    for (i, st) in steps.iter().enumerate() {
         if let Some(c) = &st.cond {
             let p = compile_bool(
                 c,
@@ -545,6 +602,7 @@ fn compile_rule(ast: &RuleAst, file: &str, cx: &CompileContext) -> Result<Rule, 
                     cx,
                     stages: &stages,
                     cur: Some(i),
+                    lookback: None,
                 },
             )
             .map_err(|mut e| {
@@ -558,7 +616,66 @@ fn compile_rule(ast: &RuleAst, file: &str, cx: &CompileContext) -> Result<Rule, 
         cx,
         stages: &stages,
         cur: None,
+        lookback: None,
     };
+    let mut lookbacks = Vec::new();
+    for st in lead {
+        let q = &st.quant;
+        if let Some(sp) = [
+            q.times.map(|t| t.2),
+            q.one_or_more,
+            q.optional,
+            q.greedy,
+            q.inner.map(|x| x.1),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        {
+            return Err(Raw::new(sp, "a `not_preceded_by` step takes no quantifier"));
+        }
+        let Some((d, _)) = q.within else {
+            return Err(Raw::new(
+                st.span,
+                "a `not_preceded_by` step needs `within DURATION` (how far back it looks)",
+            ));
+        };
+        if d < 1.0 {
+            return Err(Raw::new(st.span, "`within` must be positive"));
+        }
+        let mut kinds = 0u64;
+        for (k, sp) in &st.kinds {
+            kinds |= resolve_kind(k, *sp)?;
+        }
+        if st.kinds.is_empty() {
+            kinds = all_kinds;
+        }
+        let cond = st
+            .cond
+            .as_ref()
+            .map(|c| {
+                compile_bool(
+                    c,
+                    &ExprCx {
+                        cx,
+                        stages: &stages,
+                        cur: None,
+                        lookback: Some(&st.name),
+                    },
+                )
+            })
+            .transpose()
+            .map_err(|mut e| {
+                e.message = format!("step `{}`: {}", st.name, e.message);
+                e
+            })?;
+        lookbacks.push(Lookback {
+            kinds,
+            cond,
+            within_ns: d as u64,
+        });
+    }
+    let input = input | lookbacks.iter().fold(0, |m, l| m | l.kinds);
     let having = ast
         .having
         .as_ref()
@@ -586,6 +703,7 @@ fn compile_rule(ast: &RuleAst, file: &str, cx: &CompileContext) -> Result<Rule, 
         input,
         stages,
         start,
+        lookbacks,
         score,
         side,
         having,
@@ -602,6 +720,7 @@ enum Ty {
     Bool,
     Sym,
     Mpid,
+    Kind,
     Text(u16),
 }
 
@@ -612,6 +731,7 @@ impl Ty {
             Ty::Bool => "a condition",
             Ty::Sym => "a symbol",
             Ty::Mpid => "an MPID",
+            Ty::Kind => "an event kind",
             Ty::Text(_) => "a text column",
         }
     }
@@ -620,8 +740,10 @@ impl Ty {
 struct ExprCx<'a> {
     cx: &'a CompileContext,
     stages: &'a [Stage],
-    /// The step whose condition is compiled (`None` for rule-level clauses).
+    /// The step whose condition is compiled (`None` for rule-level clauses and lookbacks).
     cur: Option<usize>,
+    /// The `not_preceded_by` step whose condition is compiled: only its own event can be tested.
+    lookback: Option<&'a str>,
 }
 
 fn finish(code: Vec<Op>, sp: Span) -> Result<Program, Raw> {
@@ -701,24 +823,33 @@ fn event_field(
     sp: Span,
     for_agg: bool,
 ) -> Result<FieldTarget, Raw> {
-    let i = step_ref(x, step, sp, for_agg)?;
-    let src = if x.cur == Some(i as usize) && !for_agg {
-        Src::Cand
-    } else {
-        Src::Last(i)
+    let (i, src) = match x.lookback {
+        Some(own) if own == step && !for_agg => (0, Src::Cand),
+        Some(_) => {
+            return Err(Raw::new(
+                sp,
+                "a `not_preceded_by` step can only test its own event's fields (nothing is bound before it)",
+            ))
+        }
+        None => {
+            let i = step_ref(x, step, sp, for_agg)?;
+            let src = if x.cur == Some(i as usize) && !for_agg { Src::Cand } else { Src::Last(i) };
+            (i, src)
+        }
     };
     let (fld, ty) = match field {
         "ts" | "ts_ns" => (Fld::Ts, Ty::Num),
         "seq" => (Fld::Seq, Ty::Num),
         "locate" | "stock_locate" => (Fld::Locate, Ty::Num),
         "order_ref" => (Fld::OrderRef, Ty::Num),
+        "kind" => (Fld::Kind, Ty::Kind),
         "mpid" => (Fld::Mpid, Ty::Mpid),
         "symbol" => (Fld::Locate, Ty::Sym),
         _ => match x.cx.schema.field(field) {
             Some(f) => (Fld::Val(f.0), Ty::Num),
             None => {
                 let mut known: Vec<&str> =
-                    vec!["ts", "seq", "locate", "order_ref", "mpid", "symbol"];
+                    vec!["ts", "seq", "locate", "order_ref", "kind", "mpid", "symbol"];
                 known.extend(x.cx.schema.field_names());
                 return Err(Raw::new(
                     sp,
@@ -931,6 +1062,18 @@ fn gen_str_cmp(
                 }
                 code.push(Op::SymEq(src, symbol_bytes(lit)));
             }
+            Ty::Kind => {
+                let Some(k) = x.cx.schema.kind(lit) else {
+                    let known: Vec<&str> = x.cx.schema.kind_names().collect();
+                    return Err(Raw::new(
+                        sp,
+                        format!("unknown event kind \"{lit}\" (known: {})", known.join(", ")),
+                    ));
+                };
+                code.push(Op::Load(src, fld));
+                code.push(Op::Const(k.0 as f64));
+                code.push(Op::Eq);
+            }
             Ty::Mpid => {
                 if lit.len() > 4 {
                     return Err(Raw::new(
@@ -1103,7 +1246,8 @@ fn gen_call(
             ));
         };
         let FieldTarget::Event(_, fld, ty, st) = event_field(x, s, f, psp, true)?;
-        if matches!(ty, Ty::Text(_) | Ty::Bool) || (ty != Ty::Num && a != Agg::Distinct) {
+        if matches!(ty, Ty::Text(_) | Ty::Bool | Ty::Kind) || (ty != Ty::Num && a != Agg::Distinct)
+        {
             return Err(Raw::new(
                 psp,
                 format!("`{name}` needs a numeric field, `{s}.{f}` is {}", ty.name()),

@@ -19,7 +19,9 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-use super::compile::{Rule, RuleSet, SkipStrategy, KEY_MPID, KEY_ORDER, KEY_SYMBOL, MAX_STAGES};
+use super::compile::{
+    Rule, RuleSet, SkipStrategy, KEY_MPID, KEY_ORDER, KEY_SYMBOL, MAX_LOOKBACKS, MAX_STAGES,
+};
 use super::event::{CepEvent, FieldId, Schema};
 use super::expr::{truthy, Env, Program};
 use super::lang::Contiguity;
@@ -255,6 +257,19 @@ struct KeySlot {
     live: bool,
 }
 
+/// Last time an event satisfied each `not_preceded_by` step of a rule, for one key. Free entries have
+/// `expires == u64::MAX`.
+#[derive(Debug, Clone, Copy)]
+struct LbEntry {
+    rule: u32,
+    key: PartitionKey,
+    hash: u64,
+    /// Per lookback step: feed time of the last event satisfying it (`u64::MAX` = none).
+    last: [u64; MAX_LOOKBACKS],
+    /// Time after which the entry can be forgotten (latest `last + within`).
+    expires: u64,
+}
+
 fn key_of(scheme: u8, ev: &CepEvent) -> PartitionKey {
     PartitionKey {
         locate: if scheme & KEY_SYMBOL != 0 {
@@ -319,6 +334,8 @@ pub struct EngineConfig {
     pub max_nodes: usize,
     /// Copies of bound events.
     pub max_events: usize,
+    /// (rule, key) pairs remembered for `not_preceded_by` steps.
+    pub max_lookback_keys: usize,
 }
 
 impl Default for EngineConfig {
@@ -331,6 +348,7 @@ impl Default for EngineConfig {
             max_keys: 1 << 16,
             max_nodes: 1 << 19,
             max_events: 1 << 17,
+            max_lookback_keys: 1 << 16,
         }
     }
 }
@@ -345,6 +363,7 @@ impl EngineConfig {
             max_keys: 1 << 12,
             max_nodes: 1 << 16,
             max_events: 1 << 14,
+            max_lookback_keys: 1 << 12,
         }
     }
 }
@@ -376,6 +395,11 @@ pub struct EngineStats {
     pub dropped_partition_cap: u64,
     /// Events not bound because a match already held [`MAX_MATCH_LEN`] events.
     pub dropped_len_cap: u64,
+    /// `not_preceded_by` events not remembered because `max_lookback_keys` live keys were remembered (a match that
+    /// such an event should have prevented may then be emitted).
+    pub dropped_lookback: u64,
+    /// Live (rule, key) pairs remembered for `not_preceded_by` steps.
+    pub lookback_keys_live: u64,
     /// Partitions whose state was purged when their windows expired.
     pub partitions_purged: u64,
     /// Live partial matches.
@@ -559,6 +583,13 @@ struct State {
     start_index: Vec<Vec<u32>>,
     /// Partition schemes in use.
     schemes: Vec<u8>,
+    /// Per event kind: rules with a `not_preceded_by` step accepting it.
+    lb_index: Vec<Vec<u32>>,
+    lb: Vec<LbEntry>,
+    lb_free: Vec<u32>,
+    lbmap: SlotMap,
+    /// Watermark before which a full lookback table is not swept again.
+    lb_next_sweep: u64,
     /// Per rule: (stamp, partition) of the partition visited for the current event.
     rule_cur: Vec<(u64, u32)>,
     stamp: u64,
@@ -578,6 +609,7 @@ impl Engine {
     pub fn new(rules: RuleSet, cfg: EngineConfig) -> Engine {
         let n_kinds = rules.ctx.schema.n_kinds().max(1);
         let mut start_index = vec![Vec::new(); n_kinds];
+        let mut lb_index = vec![Vec::new(); n_kinds];
         let mut schemes = Vec::new();
         for (i, r) in rules.rules.iter().enumerate() {
             let mut kinds = 0u64;
@@ -591,6 +623,12 @@ impl Engine {
             }
             if !schemes.contains(&r.key) {
                 schemes.push(r.key);
+            }
+            let lb_kinds = r.lookbacks.iter().fold(0u64, |m, l| m | l.kinds);
+            for (k, v) in lb_index.iter_mut().enumerate() {
+                if lb_kinds & (1 << k) != 0 {
+                    v.push(i as u32);
+                }
             }
         }
         schemes.sort_unstable();
@@ -608,6 +646,11 @@ impl Engine {
             timers: BinaryHeap::with_capacity(cfg.max_partitions + 1),
             start_index,
             schemes,
+            lb_index,
+            lb: Vec::with_capacity(cfg.max_lookback_keys),
+            lb_free: Vec::with_capacity(cfg.max_lookback_keys),
+            lbmap: SlotMap::with_capacity(cfg.max_lookback_keys),
+            lb_next_sweep: 0,
             rule_cur: vec![(0, NIL); rules.rules.len()],
             stamp: 0,
             watermark: 0,
@@ -699,18 +742,22 @@ impl State {
         s.keys_live = (self.keys.len() - self.key_free.len()) as u64;
         s.nodes_live = self.store.nodes_live() as u64;
         s.events_live = self.store.events_live() as u64;
+        s.lookback_keys_live = (self.lb.len() - self.lb_free.len()) as u64;
         s.state_bytes = s.runs_live * std::mem::size_of::<Run>() as u64
             + s.partitions_live * std::mem::size_of::<Partition>() as u64
             + s.keys_live * std::mem::size_of::<KeySlot>() as u64
             + s.nodes_live * std::mem::size_of::<Node>() as u64
-            + s.events_live * std::mem::size_of::<EvSlot>() as u64;
+            + s.events_live * std::mem::size_of::<EvSlot>() as u64
+            + s.lookback_keys_live * std::mem::size_of::<LbEntry>() as u64;
         let c = &self.cfg;
         s.reserved_bytes = (c.max_runs * (std::mem::size_of::<Run>() + 4)
             + c.max_partitions * (std::mem::size_of::<Partition>() + 4 + 16)
             + c.max_keys * (std::mem::size_of::<KeySlot>() + 4)
             + self.keymap.bytes()
             + c.max_nodes * (std::mem::size_of::<Node>() + 4)
-            + c.max_events * (std::mem::size_of::<EvSlot>() + 4)) as u64;
+            + c.max_events * (std::mem::size_of::<EvSlot>() + 4)
+            + c.max_lookback_keys * (std::mem::size_of::<LbEntry>() + 4)
+            + self.lbmap.bytes()) as u64;
         s
     }
 
@@ -842,6 +889,9 @@ impl State {
             for i in 0..self.start_index[kind].len() {
                 let r = self.start_index[kind][i] as usize;
                 let rule = &set.rules[r];
+                if !rule.lookbacks.is_empty() && self.preceded(r, rule, ev) {
+                    continue;
+                }
                 for &s in &rule.start {
                     if !self.accepts(set, rule, s, ev, &Run::EMPTY, feats) {
                         continue;
@@ -861,11 +911,140 @@ impl State {
             }
         }
 
-        // 3. Emit.
+        // 3. Remember events that `not_preceded_by` steps look back for (after the starts: an event does not
+        //    precede itself).
+        if kind < self.lb_index.len() {
+            for i in 0..self.lb_index[kind].len() {
+                let r = self.lb_index[kind][i] as usize;
+                self.remember(set, r, ev, feats);
+            }
+        }
+
+        // 4. Emit.
         self.flush_pending(set, feats, sink);
         if self.cur_slot != NIL {
             self.store.release_event(self.cur_slot);
             self.cur_slot = NIL;
+        }
+    }
+
+    /// Whether a `not_preceded_by` step of rule `r` saw a satisfying event of `ev`'s key less than its `within`
+    /// before `ev`.
+    fn preceded(&self, r: usize, rule: &Rule, ev: &CepEvent) -> bool {
+        let key = key_of(rule.key, ev);
+        let h = hash_key(rule.key, &key) ^ (r as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        let lb = &self.lb;
+        let Some(i) = self.lbmap.get(h, |s| {
+            let e = &lb[s as usize];
+            e.rule == r as u32 && e.key == key
+        }) else {
+            return false;
+        };
+        let e = &self.lb[i as usize];
+        rule.lookbacks
+            .iter()
+            .zip(e.last)
+            .any(|(l, last)| last != u64::MAX && ev.ts_ns.saturating_sub(last) < l.within_ns)
+    }
+
+    /// Records `ev` for the `not_preceded_by` steps of rule `r` it satisfies.
+    fn remember(&mut self, set: &RuleSet, r: usize, ev: &CepEvent, feats: &dyn FeatureSource) {
+        let rule = &set.rules[r];
+        if rule.input & (1u64 << (ev.kind.0 & 63)) == 0 {
+            return;
+        }
+        let mut hits = [false; MAX_LOOKBACKS];
+        let mut any = false;
+        for (i, l) in rule.lookbacks.iter().enumerate() {
+            if l.kinds & (1u64 << (ev.kind.0 & 63)) == 0 {
+                continue;
+            }
+            let ok = match &l.cond {
+                None => true,
+                Some(p) => truthy(
+                    self.env(
+                        set,
+                        ev,
+                        self.cur_ref_row,
+                        &Run::EMPTY.stage_last,
+                        &Run::EMPTY.stage_count,
+                        feats,
+                    )
+                    .eval(p),
+                ),
+            };
+            hits[i] = ok;
+            any |= ok;
+        }
+        if !any {
+            return;
+        }
+        let key = key_of(rule.key, ev);
+        let h = hash_key(rule.key, &key) ^ (r as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        let lb = &self.lb;
+        let slot = match self.lbmap.get(h, |s| {
+            let e = &lb[s as usize];
+            e.rule == r as u32 && e.key == key
+        }) {
+            Some(s) => s,
+            None => {
+                if self.lb_free.is_empty() && self.lb.len() >= self.cfg.max_lookback_keys {
+                    self.sweep_lookbacks(set);
+                }
+                let entry = LbEntry {
+                    rule: r as u32,
+                    key,
+                    hash: h,
+                    last: [u64::MAX; MAX_LOOKBACKS],
+                    expires: 0,
+                };
+                let s = if let Some(s) = self.lb_free.pop() {
+                    self.lb[s as usize] = entry;
+                    s
+                } else if self.lb.len() < self.cfg.max_lookback_keys {
+                    self.lb.push(entry);
+                    self.lb.len() as u32 - 1
+                } else {
+                    self.stats.dropped_lookback += 1;
+                    return;
+                };
+                if !self.lbmap.insert(h, s) {
+                    self.lb_free.push(s);
+                    self.stats.dropped_lookback += 1;
+                    return;
+                }
+                s
+            }
+        };
+        let e = &mut self.lb[slot as usize];
+        for (i, l) in rule.lookbacks.iter().enumerate() {
+            if hits[i] {
+                e.last[i] = ev.ts_ns;
+                e.expires = e.expires.max(ev.ts_ns.saturating_add(l.within_ns));
+            }
+        }
+    }
+
+    /// Forgets lookback entries whose every step looks back past its `within` (at most once per shortest
+    /// lookback window, so a table full of live entries is not scanned on every event).
+    fn sweep_lookbacks(&mut self, set: &RuleSet) {
+        if self.watermark < self.lb_next_sweep {
+            return;
+        }
+        let mut shortest = u64::MAX;
+        for r in &set.rules {
+            for l in &r.lookbacks {
+                shortest = shortest.min(l.within_ns);
+            }
+        }
+        self.lb_next_sweep = self.watermark.saturating_add(shortest.min(1_000_000_000));
+        for i in 0..self.lb.len() {
+            let e = self.lb[i];
+            if e.expires != u64::MAX && e.expires <= self.watermark {
+                self.lbmap.remove(e.hash, i as u32);
+                self.lb[i].expires = u64::MAX;
+                self.lb_free.push(i as u32);
+            }
         }
     }
 

@@ -30,6 +30,7 @@ pub(crate) enum Fld {
     Locate,
     Mpid,
     OrderRef,
+    Kind,
     Val(u8),
 }
 
@@ -42,6 +43,7 @@ impl Fld {
             Fld::Locate => e.locate as f64,
             Fld::Mpid => e.mpid as f64,
             Fld::OrderRef => e.order_ref as f64,
+            Fld::Kind => e.kind.0 as f64,
             Fld::Val(i) => e.get(FieldId(i)),
         }
     }

@@ -139,21 +139,22 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, Raw> {
                 });
             } else {
                 let unit: String = chars[us..i].iter().collect();
-                let mult =
-                    match unit.as_str() {
-                        "ns" => 1.0,
-                        "us" => 1e3,
-                        "ms" => 1e6,
-                        "s" => 1e9,
-                        "m" | "min" => 60e9,
-                        "h" => 3600e9,
-                        _ => return Err(Raw::new(
+                let mult = match unit.as_str() {
+                    "ns" => 1.0,
+                    "us" => 1e3,
+                    "ms" => 1e6,
+                    "s" => 1e9,
+                    "m" | "min" => 60e9,
+                    "h" => 3600e9,
+                    _ => {
+                        return Err(Raw::new(
                             span,
                             format!(
                                 "unknown unit `{unit}` after `{text}` (use ns, us, ms, s, m or h)"
                             ),
-                        )),
-                    };
+                        ))
+                    }
+                };
                 out.push(Token {
                     tok: Tok::Dur((v * mult).round()),
                     span,
@@ -265,6 +266,7 @@ pub(crate) enum StepHow {
     FollowedByAny,
     NotNext,
     NotFollowedBy,
+    NotPrecededBy,
 }
 
 #[derive(Debug, Clone)]
@@ -298,6 +300,8 @@ pub(crate) struct Quant {
     pub optional: Option<Span>,
     pub greedy: Option<Span>,
     pub inner: Option<(Contiguity, Span)>,
+    /// `within DURATION` of a `not_preceded_by` step.
+    pub within: Option<(f64, Span)>,
 }
 
 #[derive(Debug, Clone)]
@@ -551,7 +555,7 @@ impl Parser {
                     r.pattern_span = Some(ksp);
                     self.expect_punct("{")?;
                     while !self.is_punct("}") {
-                        let first = r.steps.is_empty();
+                        let first = r.steps.iter().all(|s| s.how == StepHow::NotPrecededBy);
                         r.steps.push(self.step(first)?);
                     }
                     self.next();
@@ -580,6 +584,7 @@ impl Parser {
                 "followed_by_any" => Some(StepHow::FollowedByAny),
                 "not_next" => Some(StepHow::NotNext),
                 "not_followed_by" => Some(StepHow::NotFollowedBy),
+                "not_preceded_by" => Some(StepHow::NotPrecededBy),
                 _ => None,
             },
             _ => None,
@@ -592,8 +597,8 @@ impl Parser {
             None if first && matches!(self.peek2().tok, Tok::Punct(":")) => StepHow::Begin,
             None => {
                 return Err(self.unexpected(
-                    "a step (`next`, `followed_by`, `followed_by_any`, `not_next` or `not_followed_by`, then \
-                     `NAME: KIND …`)",
+                    "a step (`next`, `followed_by`, `followed_by_any`, `not_next`, `not_followed_by` or \
+                     `not_preceded_by`, then `NAME: KIND …`)",
                 ))
             }
         };
@@ -678,6 +683,19 @@ impl Parser {
                         Contiguity::Any
                     };
                     quant.inner = Some((c, sp));
+                }
+                "within" => {
+                    self.next();
+                    if quant.within.is_some() {
+                        return Err(twice());
+                    }
+                    match self.peek().tok {
+                        Tok::Dur(d) => {
+                            let dsp = self.next().span;
+                            quant.within = Some((d, dsp));
+                        }
+                        _ => return Err(self.unexpected("a duration such as `1s`")),
+                    }
                 }
                 "where" => return Err(Raw::new(sp, "`where` must come before the quantifiers")),
                 _ => break,
