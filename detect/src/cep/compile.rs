@@ -266,6 +266,21 @@ impl RuleSet {
         &self.ctx
     }
 
+    /// Whether some rule reads the feature vector (`feat.NAME`, `score`).
+    pub fn uses_features(&self) -> bool {
+        self.rules.iter().any(|r| {
+            let progs = r
+                .stages
+                .iter()
+                .filter_map(|s| s.cond.as_ref())
+                .chain(r.lookbacks.iter().filter_map(|l| l.cond.as_ref()))
+                .chain([&r.score, &r.side, &r.having].into_iter().flatten());
+            progs
+                .flat_map(|p| p.ops.iter())
+                .any(|op| matches!(op, Op::Feat(_) | Op::Score(_)))
+        })
+    }
+
     /// Number of rules.
     pub fn len(&self) -> usize {
         self.rules.len()
@@ -1246,15 +1261,18 @@ fn gen_call(
             ));
         };
         let FieldTarget::Event(_, fld, ty, st) = event_field(x, s, f, psp, true)?;
-        if matches!(ty, Ty::Text(_) | Ty::Bool | Ty::Kind) || (ty != Ty::Num && a != Agg::Distinct)
-        {
+        // first/last keep the field's type (symbols compare as locates, MPIDs as codes); distinct counts any
+        // comparable field; the others need numbers.
+        let keeps_type = matches!(a, Agg::First | Agg::Last) && matches!(ty, Ty::Sym | Ty::Mpid);
+        let counts = a == Agg::Distinct && matches!(ty, Ty::Sym | Ty::Mpid);
+        if ty != Ty::Num && !keeps_type && !counts {
             return Err(Raw::new(
                 psp,
                 format!("`{name}` needs a numeric field, `{s}.{f}` is {}", ty.name()),
             ));
         }
         code.push(Op::Agg(a, st, fld));
-        Ok(Ty::Num)
+        Ok(if keeps_type { ty } else { Ty::Num })
     };
     match name {
         "count" => {

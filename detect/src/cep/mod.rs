@@ -108,15 +108,18 @@ mod engine;
 mod error;
 pub mod event;
 mod expr;
+pub mod features;
 mod lang;
 mod map;
 pub mod pipeline;
+mod stage;
 
 pub use compile::{CompileContext, Rule, RuleSet, SkipStrategy, MAX_STAGES};
 pub use engine::{Engine, EngineConfig, EngineStats, Match, PartitionKey, MAX_MATCH_LEN};
 pub use error::{RuleError, Span};
 pub use event::{CepEvent, FieldId, KindId, Schema, SchemaBuilder, MAX_FIELDS, MAX_KINDS};
 pub use lang::Contiguity;
+pub use stage::{CepConfig, CepLoadError, CepStage};
 
 /// Per-symbol feature vectors (the windowed features of the detect stage), read by `feat.NAME` and `score`.
 ///
