@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::kafka::{KafkaConfig, DEFAULT_PENDING_CAPACITY};
+use crate::jsonl::JsonLinesSink;
+use crate::kafka::{KafkaConfig, KafkaSink, DEFAULT_PENDING_CAPACITY};
+use crate::record::RecordKind;
+use crate::sink::{Sink, SinkError, TeeSink};
 use crate::spool::{FsyncPolicy, SpoolOptions, DEFAULT_SEGMENT_BYTES};
 
 /// Where records go: Kafka when `--brokers` is given, JSON lines otherwise.
@@ -51,6 +54,24 @@ impl PublishArgs {
             },
             pending_capacity: DEFAULT_PENDING_CAPACITY,
         })
+    }
+
+    /// Builds the sink the flags ask for:
+    /// - `--brokers` given: the Kafka sink (opening and locking `--spool-dir`; spooled records are sent first),
+    ///   teed with `jsonl` when the caller also wants JSON lines (e.g. `--alerts-out FILE`);
+    /// - no broker: `jsonl`, or — the embedded default — alerts as JSON lines on stdout.
+    pub fn build_sink(&self, jsonl: Option<JsonLinesSink>) -> Result<Box<dyn Sink>, SinkError> {
+        match (self.kafka_config(), jsonl) {
+            (Some(cfg), None) => Ok(Box::new(KafkaSink::open(cfg)?)),
+            (Some(cfg), Some(jsonl)) => Ok(Box::new(TeeSink::new(vec![
+                Box::new(KafkaSink::open(cfg)?),
+                Box::new(jsonl),
+            ]))),
+            (None, Some(jsonl)) => Ok(Box::new(jsonl)),
+            (None, None) => Ok(Box::new(
+                JsonLinesSink::new().with_stdout(&[RecordKind::Alert]),
+            )),
+        }
     }
 }
 
