@@ -11,6 +11,7 @@ pub mod dump;
 pub mod report;
 pub mod stats;
 pub mod tail;
+pub mod train;
 
 /// tickwatch: low-latency market-data pipeline (NASDAQ ITCH 5.0 / IEX-TP), books, manipulation detection.
 #[derive(Debug, Parser)]
@@ -36,6 +37,8 @@ pub enum Command {
     Drain(drain::Args),
     /// Print the records of Kafka topics (message values, or envelopes with key, headers and offsets).
     Tail(tail::Args),
+    /// Fit a scoring model (logistic regression or tree ensemble, JSON) from labelled feature rows.
+    Train(train::Args),
 }
 
 /// Runs the parsed command line.
@@ -47,5 +50,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(args),
         Command::Drain(args) => drain::run(args),
         Command::Tail(args) => tail::run(args),
+        Command::Train(args) => train::run(args),
     }
 }
