@@ -8,7 +8,10 @@ use clap::{Parser, Subcommand};
 pub mod book;
 pub mod drain;
 pub mod dump;
+pub mod replay;
 pub mod report;
+pub mod run;
+pub mod send;
 pub mod stats;
 pub mod tail;
 pub mod train;
@@ -31,6 +34,12 @@ pub enum Command {
     Dump(dump::Args),
     /// Replay a capture into the order books; print final books, integrity figures, BBO / level CSVs, ns/msg.
     Book(book::Args),
+    /// Replay captures through the full pipeline (books, detectors, alerts), at full speed or paced.
+    Replay(replay::Args),
+    /// The live daemon: receive a UDP feed (mio or io_uring), run the pipeline, publish alerts, serve metrics.
+    Run(run::Args),
+    /// Send a capture's UDP payloads to an address (test driver for `run`); `--skip N` injects a gap.
+    Send(send::Args),
     /// Percentile table, .hgrm files and a latency plot from HdrHistogram interval logs (`--hist-out`).
     Report(report::Args),
     /// Deliver the records left in a spool directory to Kafka, in order, without replaying anything.
@@ -47,7 +56,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(args) => stats::run(args),
         Command::Dump(args) => dump::run(args),
         Command::Book(args) => book::run(args),
+        Command::Replay(args) => replay::run(args),
         Command::Report(args) => report::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Send(args) => send::run(args),
         Command::Drain(args) => drain::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Train(args) => train::run(args),

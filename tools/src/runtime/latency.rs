@@ -251,6 +251,12 @@ impl Recorder {
         &self.clock
     }
 
+    /// Whether an interval hand-over is due at `now` (then [`tick`](Self::tick) will hand it over).
+    #[inline(always)]
+    pub fn due(&self, now: u64) -> bool {
+        now >= self.deadline
+    }
+
     /// Call regularly with a current stamp (once per packet or batch, and when idle): hands the interval over when
     /// it is due. Returns true when it did.
     #[inline]

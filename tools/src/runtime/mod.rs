@@ -18,14 +18,19 @@
 //! The layout (threads, cores, wait strategies, ring sizes, shards) comes from a TOML file ([`topology`]).
 
 pub mod affinity;
+pub mod books_csv;
 pub mod clock;
+pub mod gaps;
 pub mod latency;
 pub mod metrics;
+pub mod net;
 pub mod pipeline;
 pub mod pool;
 pub mod receive;
 pub mod reporter;
 pub mod ring;
+pub mod session;
 pub mod stage;
 pub mod topology;
 pub mod wait;
+pub mod wiring;

@@ -17,6 +17,7 @@
 //! downstream threads, which drain their rings, call the stages' `finish` and exit. Nothing accepted is discarded.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
@@ -34,7 +35,7 @@ use super::wait::{Backoff, WaitStrategy};
 #[derive(Debug, Default)]
 pub struct Shared {
     /// Set by the signal handler (or a test) to stop the source; downstream threads then drain and finish.
-    pub stop: AtomicBool,
+    pub stop: Arc<AtomicBool>,
     /// Packets read by the source so far.
     pub packets: CachePadded<AtomicU64>,
     /// Bytes read by the source so far.
@@ -718,7 +719,10 @@ where
                         .messages
                         .store(rec.counters.messages, Ordering::Relaxed);
                 }
-                rec.tick(meta.rx);
+                if rec.due(meta.rx) {
+                    book.report(&mut rec.counters);
+                    rec.tick(meta.rx);
+                }
                 backoff.reset();
             }
             None if rx.is_finished() => break,
@@ -729,12 +733,16 @@ where
                         .store(rec.counters.messages, Ordering::Relaxed);
                 }
                 let now = rec.clock().now();
-                rec.tick(now);
+                if rec.due(now) {
+                    book.report(&mut rec.counters);
+                    rec.tick(now);
+                }
                 rx.idle(&mut backoff);
             }
         }
     }
     book.finish(&mut rec, &mut sink);
+    book.report(&mut rec.counters);
     if primary {
         shared
             .messages
@@ -775,6 +783,7 @@ where
         ..
     } = d;
     book.finish(&mut rec, &mut sink);
+    book.report(&mut rec.counters);
     shared
         .messages
         .store(rec.counters.messages, Ordering::Relaxed);
@@ -814,7 +823,10 @@ where
                 .messages
                 .store(self.rec.counters.messages, Ordering::Relaxed);
         }
-        self.rec.tick(meta.rx);
+        if self.rec.due(meta.rx) {
+            self.book.report(&mut self.rec.counters);
+            self.rec.tick(meta.rx);
+        }
         Delivery::Consumed
     }
 
@@ -936,6 +948,7 @@ fn detect_loop<E, D, O>(
         return;
     }
     // k-way merge by key. A shard whose producer is gone and whose ring is empty no longer holds anything back.
+    let mut last_key = 0u64;
     loop {
         let mut best: Option<(usize, u64)> = None;
         let mut blocked = false;
@@ -961,7 +974,12 @@ fn detect_loop<E, D, O>(
             idle_all(rxs, &mut backoff);
             continue;
         }
-        let Some((i, _)) = best else { break };
+        let Some((i, key)) = best else { break };
+        debug_assert!(
+            key >= last_key,
+            "shard merge out of order: {key:#x} after {last_key:#x}"
+        );
+        last_key = key;
         let c = &mut runner.rec.counters;
         c.input_depth_max = c.input_depth_max.max(depth);
         if let Some(EvItem::Event {
@@ -1012,7 +1030,7 @@ impl<'a> Source for SliceSource<'a> {
                 meta: PacketMeta {
                     rx,
                     index: i as u64,
-                    source: 0,
+                    ..PacketMeta::default()
                 },
             };
             match out.deliver(p, None) {

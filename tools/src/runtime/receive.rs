@@ -244,6 +244,7 @@ impl<B: RxBackend> Source for LiveSource<'_, B> {
                         rx: now,
                         index,
                         source: 0,
+                        truncated: d.truncated,
                     },
                 };
                 index += 1;

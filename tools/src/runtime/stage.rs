@@ -4,39 +4,33 @@
 //! The runtime is generic over these traits so that the same threads, rings and measurements drive the real
 //! feed/book/detect code ([`super::wiring`]) and the test doubles of the runtime's own tests and benches.
 
-use super::latency::Recorder;
+use feed::capture::{CorruptRecord, Frame};
+
+use super::latency::{Counters, Recorder};
 
 /// A packet as the book stage sees it: bytes borrowed from where they landed (the mapped capture, or a pool slot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input<'a> {
     /// A captured link-layer frame (replay of a pcap / pcapng file). The book stage extracts the UDP payload, so
     /// that skipped frames (non-UDP, fragments, …) are counted exactly as `tickwatch stats` counts them.
-    Frame(CapturedFrame<'a>),
-    /// One ITCH message of a raw (BinaryFILE) stream, without its 2-byte length prefix.
-    Raw(&'a [u8]),
+    Frame(Frame<'a>),
+    /// A run of whole messages of a raw ITCH (BinaryFILE) stream, length prefixes included; `first_seq` is the
+    /// 1-based ordinal of its first message in the file. The last chunk of a file holds any cut-short tail.
+    RawChunk {
+        /// The bytes.
+        bytes: &'a [u8],
+        /// Ordinal of the first message.
+        first_seq: u64,
+    },
     /// A UDP payload received live.
     Datagram(&'a [u8]),
-}
-
-/// The fields of a captured frame the book stage needs (mirrors `feed::capture::Frame`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CapturedFrame<'a> {
-    /// 1-based frame number in its file.
-    pub number: u64,
-    /// Byte offset of the record in its file.
-    pub offset: u64,
-    /// Capture timestamp, ns since the Unix epoch.
-    pub ts_ns: u64,
-    /// Length on the wire.
-    pub orig_len: u32,
-    /// Captured bytes.
-    pub data: &'a [u8],
-    /// pcap link type.
-    pub link_type: u16,
-    /// Fewer bytes captured than were on the wire.
-    pub truncated: bool,
-    /// The file ends inside this record.
-    pub cut_short: bool,
+    /// End of one capture file: how its walk ended (for the statistics).
+    EndOfCapture {
+        /// A corrupt or cut-short record header ended the walk early.
+        stopped: Option<CorruptRecord>,
+        /// The gzip stream ended early.
+        gzip_cut_short: bool,
+    },
 }
 
 /// Per-packet metadata, stamped by the receive stage.
@@ -48,6 +42,8 @@ pub struct PacketMeta {
     pub index: u64,
     /// Index of the capture file it came from (replay), 0 live.
     pub source: u16,
+    /// Live: the datagram was longer than its pool slot (the tail is missing).
+    pub truncated: bool,
 }
 
 /// A book stage: decodes packets in place, sequences them, applies them to its books and emits book events.
@@ -72,6 +68,9 @@ pub trait BookStage: Send {
 
     /// End of input: flush anything pending (called once, after the last packet).
     fn finish(&mut self, _rec: &mut Recorder, _out: &mut impl Emit<Self::Event>) {}
+
+    /// Called just before the recorder hands over an interval: copy slow-to-compute figures (sequencing) into `c`.
+    fn report(&mut self, _c: &mut Counters) {}
 }
 
 /// Where a book stage sends its events (a ring to the detect thread, or the fused detect stage).
@@ -131,7 +130,8 @@ impl BookStage for NullBook {
     ) {
         let len = match input {
             Input::Frame(f) => f.data.len(),
-            Input::Raw(b) | Input::Datagram(b) => b.len(),
+            Input::RawChunk { bytes, .. } | Input::Datagram(bytes) => bytes.len(),
+            Input::EndOfCapture { .. } => return,
         };
         rec.counters.packets += 1;
         rec.counters.bytes += len as u64;

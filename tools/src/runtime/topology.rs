@@ -206,7 +206,7 @@ impl Default for LiveConfig {
 }
 
 /// The whole runtime configuration file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Latency clock.
@@ -224,6 +224,8 @@ pub struct Config {
     pub threads: Vec<ThreadConfig>,
     /// Live settings (`run`).
     pub live: LiveConfig,
+    /// CEP rules, reference data and models (`--rules`, `--ref-data`, `--model` add to it).
+    pub cep: detect::cep::CepConfig,
 }
 
 impl Default for Config {
@@ -236,6 +238,7 @@ impl Default for Config {
             rings: RingSizes::default(),
             threads: Vec::new(),
             live: LiveConfig::default(),
+            cep: detect::cep::CepConfig::default(),
         }
     }
 }

@@ -1,0 +1,606 @@
+//! The real stages behind the runtime's interfaces: the feed decoder + sequencer + book manager as the book stage
+//! ([`FeedBook`]), the detectors and the CEP engine as the detect stage ([`Detect`]), the hand-off to the publish
+//! crate ([`PubItem`], [`AlertOut`] for its [`RecordSender`]), and the capture reader of `replay`
+//! ([`CaptureSource`]).
+
+use std::time::{Duration, Instant};
+
+use book::{BookEvent, Books, StoreConfig};
+use detect::cep::CepStage;
+use detect::{Alert, DetectorSet};
+use feed::analyze::{Analyzer, AnalyzerConfig, FeedMessage, MessageMeta};
+use feed::capture::{Capture, Format, RawMessages};
+use feed::stats::FeedStats;
+use publish::{EncodeError, Publishable, RecordKind, RecordSender};
+
+use super::gaps::GapLog;
+use super::latency::{Counters, Metric, Recorder};
+use super::pipeline::{Deliver, Delivery, ReplayPacket, Shared, Source};
+use super::stage::{AlertMsg, AlertOut, BookStage, DetectStage, Emit, Input, PacketMeta};
+use super::topology::FeedKind;
+
+/// The book stage: decodes packets in place (feed::analyze: UDP extraction, MoldUDP64 / IEX-TP detection and
+/// sequencing, ITCH / IEX decoding), applies every message to the books once (duplicates and overlaps are skipped,
+/// truncated IEX segments not applied) and emits one [`BookEvent`] per applied message.
+///
+/// With `--stats-out` a second analyzer in capture-analysis mode (every message counted, as `tickwatch stats` does)
+/// produces the [`FeedStats`] of what was received; it runs only on the primary shard.
+///
+/// Sharding: ITCH messages go to shard `stock_locate % shards` (locate 0 — system events — to shard 0). IEX symbol
+/// ids are assigned by each book manager in arrival order, so IEX books are not split: shard 0 applies every IEX
+/// message.
+#[derive(Debug)]
+pub struct FeedBook {
+    books: Books,
+    an: Analyzer,
+    stats: Option<StatsWalk>,
+    feed: FeedKind,
+    shard: u16,
+    shards: u16,
+    rejected_feed: u64,
+    raw_seq_base: u64,
+    gaps: Option<GapLog>,
+}
+
+/// Per-file capture-analysis statistics (one analyzer per file, as `tickwatch stats` runs one per file).
+#[derive(Debug)]
+struct StatsWalk {
+    cfg: AnalyzerConfig,
+    current: Analyzer,
+    source: Option<u16>,
+    done: FeedStats,
+    files: u32,
+    elapsed: Duration,
+    /// Live: (Unix-epoch ns, clock stamp) taken at the first datagram, to turn receive stamps into wall-clock times.
+    wall_anchor: Option<(u64, u64)>,
+    /// Live: frames / bytes / receive times of the datagrams.
+    live_frames: FeedStats,
+}
+
+impl StatsWalk {
+    fn analyzer(&mut self, source: u16) -> &mut Analyzer {
+        if self.source != Some(source) {
+            if self.source.is_some() {
+                self.fold();
+            }
+            self.source = Some(source);
+            self.files += 1;
+        }
+        &mut self.current
+    }
+
+    fn fold(&mut self) {
+        let an = std::mem::replace(&mut self.current, Analyzer::new(self.cfg));
+        self.done.merge(&an.stats());
+    }
+}
+
+impl FeedBook {
+    /// A book stage for shard `shard` of `shards`; `stats` enables the capture-analysis statistics (primary shard
+    /// only); `filter` is applied by both analyzers.
+    pub fn new(
+        shard: u16,
+        shards: u16,
+        feed: FeedKind,
+        stats: bool,
+        cfg: AnalyzerConfig,
+    ) -> FeedBook {
+        let book_cfg = AnalyzerConfig {
+            deliver_duplicates: false,
+            ..cfg
+        };
+        let stats_cfg = AnalyzerConfig {
+            deliver_duplicates: true,
+            ..cfg
+        };
+        FeedBook {
+            books: Books::new(StoreConfig::default()),
+            an: Analyzer::new(book_cfg),
+            stats: (stats && shard == 0).then(|| StatsWalk {
+                cfg: stats_cfg,
+                current: Analyzer::new(stats_cfg),
+                source: None,
+                done: FeedStats::default(),
+                files: 0,
+                elapsed: Duration::ZERO,
+                wall_anchor: None,
+                live_frames: FeedStats::default(),
+            }),
+            feed,
+            shard,
+            shards: shards.max(1),
+            rejected_feed: 0,
+            raw_seq_base: 0,
+            gaps: (shard == 0).then(GapLog::default),
+        }
+    }
+
+    /// The books.
+    pub fn books(&self) -> &Books {
+        &self.books
+    }
+
+    /// The book-building analyzer's statistics (duplicates skipped).
+    pub fn book_stats(&self) -> FeedStats {
+        self.an.stats()
+    }
+
+    /// Capture-analysis statistics of everything received (as `tickwatch stats --json` counts), if enabled, and the
+    /// time spent producing them.
+    pub fn feed_stats(&mut self) -> Option<(FeedStats, Duration)> {
+        let w = self.stats.as_mut()?;
+        if w.source.is_some() {
+            w.fold();
+            w.source = None;
+        }
+        let frames = std::mem::take(&mut w.live_frames);
+        w.done.merge(&frames);
+        Some((w.done.clone(), w.elapsed))
+    }
+
+    /// The sequence-gap log (primary shard).
+    pub fn gap_log(&self) -> Option<&GapLog> {
+        self.gaps.as_ref()
+    }
+
+    /// Datagrams ignored because they were not of the forced `--feed`.
+    pub fn rejected_feed(&self) -> u64 {
+        self.rejected_feed
+    }
+}
+
+impl BookStage for FeedBook {
+    type Event = BookEvent;
+
+    #[inline]
+    fn on_packet(
+        &mut self,
+        input: Input<'_>,
+        meta: &PacketMeta,
+        rec: &mut Recorder,
+        out: &mut impl Emit<BookEvent>,
+    ) {
+        let clock = *rec.clock();
+        let rx = meta.rx;
+        let len = match input {
+            Input::Frame(f) => f.data.len(),
+            Input::RawChunk { bytes, .. } | Input::Datagram(bytes) => bytes.len(),
+            Input::EndOfCapture { .. } => 0,
+        };
+        if !matches!(input, Input::EndOfCapture { .. }) {
+            rec.counters.packets += 1;
+            rec.counters.bytes += len as u64;
+        }
+        let shards = self.shards;
+        let shard = self.shard;
+        let FeedBook {
+            books,
+            an,
+            stats,
+            feed,
+            rejected_feed,
+            raw_seq_base,
+            gaps,
+            ..
+        } = self;
+        let mut messages = 0u64;
+        let mut events = 0u64;
+        let mut cb = |m: &MessageMeta<'_>, msg: FeedMessage<'_>| {
+            let t_dec = clock.now();
+            messages += 1;
+            let ev = match msg {
+                FeedMessage::Itch(im) => {
+                    let loc = im.stock_locate();
+                    if shards > 1 && !((loc % shards) == shard || (loc == 0 && shard == 0)) {
+                        return;
+                    }
+                    books.apply_itch(&im, m.seq)
+                }
+                FeedMessage::Iex(xm) => {
+                    if shard != 0 {
+                        return;
+                    }
+                    books.apply_iex(&xm, m.seq)
+                }
+                _ => None,
+            };
+            let t_app = clock.now();
+            rec.record_span(Metric::RxDecoded, rx, t_dec);
+            rec.record_span(Metric::DecodedBook, t_dec, t_app);
+            if let Some(ev) = ev {
+                events += 1;
+                out.emit(ev, m.msg_index, t_app);
+            }
+        };
+        match input {
+            Input::Frame(f) => {
+                an.on_frame(&f, &mut cb);
+                if let Some(g) = gaps {
+                    if let Ok(udp) = feed::capture::net::udp_payload(f.link_type, f.data) {
+                        g.on_datagram(udp.payload);
+                    }
+                }
+                if let Some(w) = stats {
+                    let t = Instant::now();
+                    w.analyzer(meta.source).on_frame(&f, &mut |_, _| {});
+                    w.elapsed += t.elapsed();
+                }
+            }
+            Input::RawChunk { bytes, first_seq } => {
+                *raw_seq_base = first_seq - 1;
+                let base = *raw_seq_base;
+                an.on_raw_itch(bytes, &mut |m, msg| {
+                    // The analyzer numbers the chunk's messages from 1: make them file ordinals, and give each its
+                    // position in the chunk (the shard merge orders events by it).
+                    let mut m = *m;
+                    m.msg_index = (m.seq - 1).min(0xFFFE) as u16;
+                    m.seq += base;
+                    m.frame += base;
+                    cb(&m, msg)
+                });
+                if let Some(w) = stats {
+                    let t = Instant::now();
+                    w.analyzer(meta.source).on_raw_itch(bytes, &mut |_, _| {});
+                    w.elapsed += t.elapsed();
+                }
+            }
+            Input::Datagram(d) => {
+                let kind = feed::analyze::detect_datagram(d);
+                let accept = match feed {
+                    FeedKind::Auto => true,
+                    FeedKind::Itch => kind != feed::analyze::DatagramKind::IexTp,
+                    FeedKind::Iex => kind != feed::analyze::DatagramKind::MoldUdp64,
+                };
+                if !accept {
+                    *rejected_feed += 1;
+                } else {
+                    an.on_datagram(meta.index + 1, 0, d, meta.truncated, &mut cb);
+                    if let Some(g) = gaps {
+                        g.on_datagram(d);
+                    }
+                }
+                if let Some(w) = stats {
+                    let t = Instant::now();
+                    // Live: each datagram counts as a frame of its payload's size, "captured" when received.
+                    let (wall0, tick0) = *w.wall_anchor.get_or_insert_with(|| {
+                        let wall = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_nanos() as u64);
+                        (wall, clock.now())
+                    });
+                    let rx_wall = if meta.rx >= tick0 {
+                        wall0 + clock.delta_ns(tick0, meta.rx)
+                    } else {
+                        wall0.saturating_sub(clock.delta_ns(meta.rx, tick0))
+                    };
+                    w.live_frames.on_frame(rx_wall, d.len());
+                    let a = w.analyzer(0);
+                    a.on_datagram(meta.index + 1, rx_wall, d, meta.truncated, &mut |_, _| {});
+                    w.elapsed += t.elapsed();
+                }
+            }
+            Input::EndOfCapture {
+                stopped,
+                gzip_cut_short,
+            } => {
+                if let Some(w) = stats {
+                    // What `Analyzer::run` adds at the end of a walk.
+                    let a = w.analyzer(meta.source);
+                    let mut extra = FeedStats::default();
+                    if let Some(stop) = stopped {
+                        if stop.cut_short {
+                            extra.truncated += 1;
+                        } else {
+                            extra.malformed += 1;
+                        }
+                    }
+                    if gzip_cut_short {
+                        extra.truncated += 1;
+                    }
+                    let _ = a;
+                    w.done.merge(&extra);
+                }
+            }
+        }
+        rec.counters.messages += messages;
+        rec.counters.events += events;
+    }
+
+    fn report(&mut self, c: &mut Counters) {
+        let s = self.an.stats();
+        c.gaps = s.gaps;
+        c.gap_messages = s.gap_messages;
+        c.duplicates = s.duplicates;
+    }
+}
+
+/// The detect stage: the built-in detectors and, with rules, the CEP engine (which reads the detectors' window
+/// features), fed in feed order.
+#[derive(Debug)]
+pub struct Detect {
+    /// The built-in detectors.
+    pub set: DetectorSet,
+    /// The CEP stage, if rules were given.
+    pub cep: Option<CepStage>,
+    /// Events seen.
+    pub events: u64,
+}
+
+impl Detect {
+    /// A detect stage from a detector set and an optional CEP stage.
+    pub fn new(set: DetectorSet, cep: Option<CepStage>) -> Self {
+        Detect {
+            set,
+            cep,
+            events: 0,
+        }
+    }
+}
+
+impl DetectStage for Detect {
+    type Event = BookEvent;
+    type Alert = Alert;
+
+    #[inline]
+    fn on_event(&mut self, ev: &BookEvent, emit: &mut dyn FnMut(&Alert)) {
+        self.events += 1;
+        self.set.on_event(ev, &mut |a: &Alert| emit(a));
+        if let Some(cep) = self.cep.as_mut() {
+            let snap = if cep.needs_features() {
+                self.set.features(ev.book)
+            } else {
+                None
+            };
+            cep.on_event(ev, snap.as_ref(), emit);
+        }
+    }
+
+    fn finish(&mut self, emit: &mut dyn FnMut(&Alert)) {
+        self.set.finish(&mut |a: &Alert| emit(a));
+        if let Some(cep) = self.cep.as_mut() {
+            cep.finish(emit);
+        }
+    }
+}
+
+/// What the runtime hands to the publish thread.
+#[derive(Debug, Clone, Copy)]
+pub enum PubItem {
+    /// An alert (with its end-to-end latency in live mode).
+    Alert(AlertMsg<Alert>),
+}
+
+impl Publishable for PubItem {
+    fn kind(&self) -> RecordKind {
+        match self {
+            PubItem::Alert(_) => RecordKind::Alert,
+        }
+    }
+
+    fn feed_ts_ns(&self) -> u64 {
+        match self {
+            PubItem::Alert(a) => a.alert.event_ts_ns,
+        }
+    }
+
+    fn write_key(&self, key: &mut Vec<u8>) {
+        match self {
+            PubItem::Alert(a) => key.extend_from_slice(a.alert.symbol.as_str().as_bytes()),
+        }
+    }
+
+    fn write_payload(&self, payload: &mut Vec<u8>) -> Result<(), EncodeError> {
+        match self {
+            PubItem::Alert(a) => a.alert.write_json(payload, a.latency_ns),
+        }
+        Ok(())
+    }
+}
+
+impl AlertOut<Alert> for RecordSender<PubItem> {
+    #[inline]
+    fn try_send(&mut self, msg: AlertMsg<Alert>) -> Result<(), AlertMsg<Alert>> {
+        RecordSender::try_send(self, PubItem::Alert(msg)).map_err(|b| match b.into_inner() {
+            PubItem::Alert(m) => m,
+        })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.is_abandoned()
+    }
+}
+
+/// The `replay` source: walks capture files (pcap, pcapng: frame by frame; raw ITCH: in chunks of whole messages)
+/// and hands slices of the mapped (or inflated) bytes to the pipeline, waiting when a ring is full (lossless),
+/// optionally paced by the capture timestamps × `speed`.
+#[derive(Debug)]
+pub struct CaptureSource<'a> {
+    caps: &'a [Capture],
+    speed: Option<f64>,
+    raw_chunk: usize,
+}
+
+impl<'a> CaptureSource<'a> {
+    /// A source over `caps`, in order. `speed`: `None` = as fast as possible; `Some(x)` = capture time / x.
+    pub fn new(caps: &'a [Capture], speed: Option<f64>) -> Self {
+        CaptureSource {
+            caps,
+            speed,
+            raw_chunk: 64,
+        }
+    }
+}
+
+/// Paces a replay by capture timestamps.
+struct Pacer {
+    speed: f64,
+    origin: Option<(u64, Instant)>,
+}
+
+impl Pacer {
+    fn wait(&mut self, ts_ns: u64) {
+        if ts_ns == 0 {
+            return;
+        }
+        let (ts0, t0) = *self.origin.get_or_insert((ts_ns, Instant::now()));
+        let due = t0 + Duration::from_secs_f64(ts_ns.saturating_sub(ts0) as f64 / 1e9 / self.speed);
+        loop {
+            let now = Instant::now();
+            if now >= due {
+                return;
+            }
+            let left = due - now;
+            if left > Duration::from_micros(200) {
+                std::thread::sleep(left - Duration::from_micros(100));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+impl<'a> Source for CaptureSource<'a> {
+    type Packet = ReplayPacket<'a>;
+
+    fn run<D: Deliver<ReplayPacket<'a>>>(
+        &mut self,
+        out: &mut D,
+        shared: &Shared,
+        rec: &mut Recorder,
+    ) -> anyhow::Result<()> {
+        let clock = *rec.clock();
+        let mut index = 0u64;
+        let mut pacer = self.speed.map(|s| Pacer {
+            speed: s,
+            origin: None,
+        });
+        let mut bytes_done = 0u64;
+        let mut send = |out: &mut D,
+                        rec: &mut Recorder,
+                        input: Input<'a>,
+                        source: u16,
+                        len: usize|
+         -> anyhow::Result<()> {
+            let rx = clock.now();
+            let p = ReplayPacket {
+                input,
+                meta: PacketMeta {
+                    rx,
+                    index,
+                    source,
+                    truncated: false,
+                },
+            };
+            index += 1;
+            match out.deliver(p, None) {
+                Delivery::Consumed | Delivery::Queued(_) => {}
+                Delivery::Dropped => unreachable!("replay waits, it never drops"),
+                Delivery::Closed => anyhow::bail!("the book stage ended early"),
+            }
+            rec.counters.packets += 1;
+            rec.counters.bytes += len as u64;
+            if index % 256 == 0 {
+                shared
+                    .packets
+                    .store(rec.counters.packets, std::sync::atomic::Ordering::Relaxed);
+                shared
+                    .bytes
+                    .store(rec.counters.bytes, std::sync::atomic::Ordering::Relaxed);
+            }
+            rec.tick(rx);
+            Ok(())
+        };
+        for (fi, cap) in self.caps.iter().enumerate() {
+            let source = fi as u16;
+            match cap.frames() {
+                Some(mut frames) => {
+                    for frame in frames.by_ref() {
+                        if shared.stopping() {
+                            break;
+                        }
+                        if let Some(p) = pacer.as_mut() {
+                            p.wait(frame.ts_ns);
+                        }
+                        send(out, rec, Input::Frame(frame), source, frame.data.len())?;
+                    }
+                    send(
+                        out,
+                        rec,
+                        Input::EndOfCapture {
+                            stopped: frames.stopped(),
+                            gzip_cut_short: cap.gzip_cut_short(),
+                        },
+                        source,
+                        0,
+                    )?;
+                }
+                None => {
+                    if cap.format() != Format::RawItch {
+                        anyhow::bail!("{}: no frames to read", cap.path().display());
+                    }
+                    let all = cap.bytes();
+                    let mut start = 0usize;
+                    let mut n_in_chunk = 0usize;
+                    let mut first_seq = 1u64;
+                    for (seq, (at, _)) in (1u64..).zip(RawMessages::new(all)) {
+                        if n_in_chunk == self.raw_chunk {
+                            let chunk = &all[start..at as usize];
+                            send(
+                                out,
+                                rec,
+                                Input::RawChunk {
+                                    bytes: chunk,
+                                    first_seq,
+                                },
+                                source,
+                                chunk.len(),
+                            )?;
+                            start = at as usize;
+                            first_seq = seq;
+                            n_in_chunk = 0;
+                            if shared.stopping() {
+                                break;
+                            }
+                        }
+                        n_in_chunk += 1;
+                    }
+                    if !shared.stopping() {
+                        let chunk = &all[start..];
+                        send(
+                            out,
+                            rec,
+                            Input::RawChunk {
+                                bytes: chunk,
+                                first_seq,
+                            },
+                            source,
+                            chunk.len(),
+                        )?;
+                    }
+                    send(
+                        out,
+                        rec,
+                        Input::EndOfCapture {
+                            stopped: None,
+                            gzip_cut_short: cap.gzip_cut_short(),
+                        },
+                        source,
+                        0,
+                    )?;
+                }
+            }
+            bytes_done += cap.bytes().len() as u64;
+            shared
+                .bytes
+                .store(bytes_done, std::sync::atomic::Ordering::Relaxed);
+            if shared.stopping() {
+                break;
+            }
+        }
+        out.flush();
+        shared
+            .packets
+            .store(rec.counters.packets, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
