@@ -438,7 +438,7 @@ impl KafkaSink {
 
     /// Hands records to librdkafka from the head of retry → spool → pending until it pushes back.
     fn pump(&mut self) {
-        if self.blocked || self.producer.client().fatal_error().is_some() {
+        if self.blocked {
             return;
         }
         let mut spool_exhausted = false;
