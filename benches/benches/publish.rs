@@ -21,13 +21,14 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use publish::{
-    FeatureRecord, JsonLinesSink, KafkaConfig, KafkaSink, Publishable, Record, RecordKind, RecordSender, Sink,
-    StageBuilder, WindowKind,
+    FeatureRecord, JsonLinesSink, KafkaConfig, KafkaSink, Publishable, Record, RecordKind,
+    RecordSender, Sink, StageBuilder, WindowKind,
 };
 
 fn alert(i: u64) -> Record {
-    let sym = ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "SPY", "QQQ", "GOOG", "NFLX", "AMD", "INTC"]
-        [(i % 12) as usize];
+    let sym = [
+        "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "SPY", "QQQ", "GOOG", "NFLX", "AMD", "INTC",
+    ][(i % 12) as usize];
     let ts = 34_200_000_000_000 + i * 1_000;
     let payload = format!(
         r#"{{"detector":"spoofing","symbol":"{sym}","stock_locate":{},"side":"buy","event_ts_ns":{ts},"window_start_ns":{},"window_end_ns":{ts},"score":0.93,"seq":{},"evidence":{{"order_ref":{},"size":25000,"median_size":400,"placed_ns":{},"cancelled_ns":{ts},"opposite_executions":3}}}}"#,
@@ -65,7 +66,8 @@ fn feature(i: u64) -> FeatureRecord {
 
 fn mock_config(spool: &std::path::Path) -> KafkaConfig {
     let mut cfg = KafkaConfig::new("127.0.0.1:1", spool);
-    cfg.overrides.push(("test.mock.num.brokers".into(), "1".into()));
+    cfg.overrides
+        .push(("test.mock.num.brokers".into(), "1".into()));
     cfg.spool.fsync = publish::FsyncPolicy::Never;
     cfg
 }
@@ -107,7 +109,10 @@ fn bench_encode_and_jsonl(c: &mut Criterion) {
     let records: Vec<Record> = (0..N).map(alert).collect();
     let mut check = JsonLinesSink::new().with_output(&RecordKind::ALL, "check", Vec::new());
     check.submit(records[0].clone()).unwrap();
-    assert_eq!(check.shutdown(Duration::ZERO).unwrap().counters.delivered, 1);
+    assert_eq!(
+        check.shutdown(Duration::ZERO).unwrap().counters.delivered,
+        1
+    );
     g.throughput(Throughput::Elements(N));
     g.bench_function("jsonl_submit", |b| {
         let mut sink = JsonLinesSink::new().with_output(&RecordKind::ALL, "null", io::sink());
@@ -138,7 +143,10 @@ fn bench_kafka(c: &mut Criterion) {
     let mut sink = KafkaSink::open(mock_config(spool.path())).unwrap();
     // Sanity: the mock cluster confirms what is sent.
     sink.submit(records[0].clone()).unwrap();
-    assert!(wait_delivered(&mut sink, 1, Duration::from_secs(20)), "mock cluster did not confirm");
+    assert!(
+        wait_delivered(&mut sink, 1, Duration::from_secs(20)),
+        "mock cluster did not confirm"
+    );
     g.throughput(Throughput::Elements(N));
     g.bench_function("kafka_mock_delivered", |b| {
         b.iter_custom(|iters| {
@@ -153,7 +161,10 @@ fn bench_kafka(c: &mut Criterion) {
                         sink.poll(Duration::ZERO).unwrap();
                     }
                 }
-                assert!(wait_delivered(&mut sink, target, Duration::from_secs(120)), "not all delivered");
+                assert!(
+                    wait_delivered(&mut sink, target, Duration::from_secs(120)),
+                    "not all delivered"
+                );
                 total += start.elapsed();
             }
             total
@@ -221,7 +232,9 @@ fn bench_stage_accept(c: &mut Criterion) {
     for which in ["jsonl", "kafka_up", "kafka_down"] {
         let dir = tempfile::tempdir().unwrap();
         let sink: Box<dyn Sink> = match which {
-            "jsonl" => Box::new(JsonLinesSink::new().with_output(&RecordKind::ALL, "null", io::sink())),
+            "jsonl" => {
+                Box::new(JsonLinesSink::new().with_output(&RecordKind::ALL, "null", io::sink()))
+            }
             "kafka_up" => Box::new(KafkaSink::open(mock_config(dir.path())).unwrap()),
             _ => Box::new(KafkaSink::open(down_config(dir.path())).unwrap()),
         };
@@ -259,5 +272,10 @@ fn bench_stage_accept(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_encode_and_jsonl, bench_kafka, bench_stage_accept);
+criterion_group!(
+    benches,
+    bench_encode_and_jsonl,
+    bench_kafka,
+    bench_stage_accept
+);
 criterion_main!(benches);

@@ -72,6 +72,7 @@ pub mod records;
 pub mod sink;
 pub mod spool;
 pub mod stage;
+pub mod testing;
 
 pub use args::PublishArgs;
 pub use counters::{CountersSnapshot, SinkCounters};

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use publish::consume::EnvelopeJson;
 use publish::{
-    FeatureRecord, JsonLinesSink, KafkaConfig, KafkaSink, Level, Record, RecordKind, Sink, SnapshotReason,
-    SnapshotRecord, StageBuilder, StageReport, WindowKind,
+    FeatureRecord, JsonLinesSink, KafkaConfig, KafkaSink, Level, Record, RecordKind, Sink,
+    SnapshotReason, SnapshotRecord, StageBuilder, StageReport, WindowKind,
 };
 use rand::{Rng, SeedableRng};
 
@@ -48,13 +48,20 @@ fn run_script(name: &str, args: &[&str]) -> String {
         .stderr(Stdio::inherit())
         .output()
         .unwrap_or_else(|e| panic!("running {name}: {e}"));
-    assert!(out.status.success(), "{name} {args:?} failed: {}", out.status);
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed: {}",
+        out.status
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// The Tansu binary, or `None` (test skipped) when it is absent outside CI.
 fn tansu() -> Option<String> {
-    let check = Command::new(scripts().join("install-tansu.sh")).arg("--check").output().expect("install-tansu.sh");
+    let check = Command::new(scripts().join("install-tansu.sh"))
+        .arg("--check")
+        .output()
+        .expect("install-tansu.sh");
     if check.status.success() {
         return Some(String::from_utf8(check.stdout).unwrap().trim().to_owned());
     }
@@ -62,7 +69,10 @@ fn tansu() -> Option<String> {
         eprintln!("kafka_e2e: Tansu absent; installing it (CI=true)");
         let started = Instant::now();
         let path = run_script("install-tansu.sh", &[]);
-        eprintln!("kafka_e2e: Tansu installed in {:.0} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "kafka_e2e: Tansu installed in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
         return Some(path);
     }
     eprintln!(
@@ -79,8 +89,15 @@ struct Broker {
 
 impl Broker {
     fn new() -> Broker {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        Broker { dir: tempfile::tempdir().unwrap(), port }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Broker {
+            dir: tempfile::tempdir().unwrap(),
+            port,
+        }
     }
 
     fn addr(&self) -> String {
@@ -89,8 +106,19 @@ impl Broker {
 
     fn start(&self) {
         let started = Instant::now();
-        run_script("tansu.sh", &["start", self.dir.path().to_str().unwrap(), &self.port.to_string()]);
-        eprintln!("kafka_e2e: broker up on {} in {:?}", self.addr(), started.elapsed());
+        run_script(
+            "tansu.sh",
+            &[
+                "start",
+                self.dir.path().to_str().unwrap(),
+                &self.port.to_string(),
+            ],
+        );
+        eprintln!(
+            "kafka_e2e: broker up on {} in {:?}",
+            self.addr(),
+            started.elapsed()
+        );
     }
 
     fn stop(&self) {
@@ -101,7 +129,11 @@ impl Broker {
 
     fn create_topics(&self, prefix: &str) {
         let names: Vec<String> = topics(prefix);
-        let mut args = vec!["topics".to_owned(), self.port.to_string(), PARTITIONS.to_string()];
+        let mut args = vec![
+            "topics".to_owned(),
+            self.port.to_string(),
+            PARTITIONS.to_string(),
+        ];
         args.extend(names);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         run_script("tansu.sh", &args);
@@ -110,15 +142,22 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = Command::new(scripts().join("tansu.sh")).args(["stop", self.dir.path().to_str().unwrap()]).status();
+        let _ = Command::new(scripts().join("tansu.sh"))
+            .args(["stop", self.dir.path().to_str().unwrap()])
+            .status();
     }
 }
 
 fn topics(prefix: &str) -> Vec<String> {
-    RecordKind::ALL.iter().map(|k| format!("{prefix}{}", k.topic_suffix())).collect()
+    RecordKind::ALL
+        .iter()
+        .map(|k| format!("{prefix}{}", k.topic_suffix()))
+        .collect()
 }
 
-const SYMBOLS: [&str; 9] = ["AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "SPY", "QQQ", "ZVZZT"];
+const SYMBOLS: [&str; 9] = [
+    "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "META", "SPY", "QQQ", "ZVZZT",
+];
 const DETECTORS: [&str; 7] = [
     "spoofing",
     "layering",
@@ -163,10 +202,26 @@ fn stream(n: usize, seed: u64) -> Vec<Record> {
                              "size": rng.gen_range(100..50_000u64)},
             });
             out.push(Record::from_json(RecordKind::Alert, symbol, ts, &alert).unwrap());
-            let snap = snapshot(&mut rng, symbol, locate, ts, seq, SnapshotReason::Alert, Some(detector));
+            let snap = snapshot(
+                &mut rng,
+                symbol,
+                locate,
+                ts,
+                seq,
+                SnapshotReason::Alert,
+                Some(detector),
+            );
             out.push(snap);
         } else if roll < 8 {
-            out.push(snapshot(&mut rng, symbol, locate, ts, seq, SnapshotReason::Periodic, None));
+            out.push(snapshot(
+                &mut rng,
+                symbol,
+                locate,
+                ts,
+                seq,
+                SnapshotReason::Periodic,
+                None,
+            ));
         } else {
             let trades = rng.gen_range(0..20u64);
             let feat = FeatureRecord {
@@ -231,7 +286,9 @@ fn snapshot(
 fn jsonl_reference(records: &[Record], dir: &Path) -> BTreeMap<RecordKind, Vec<String>> {
     let mut sink = JsonLinesSink::new();
     for kind in RecordKind::ALL {
-        sink = sink.with_file(&[kind], &dir.join(format!("{kind}.jsonl"))).unwrap();
+        sink = sink
+            .with_file(&[kind], &dir.join(format!("{kind}.jsonl")))
+            .unwrap();
     }
     let report = publish_through_stage(records, Box::new(sink), |_| {});
     assert!(report.is_complete(), "{report}");
@@ -246,7 +303,11 @@ fn jsonl_reference(records: &[Record], dir: &Path) -> BTreeMap<RecordKind, Vec<S
 
 /// Drives `records` through a publish stage into `sink`; `at(i)` runs on the producing thread before record
 /// `i` (to stop and restart the broker mid-stream).
-fn publish_through_stage(records: &[Record], sink: Box<dyn Sink>, mut at: impl FnMut(usize)) -> StageReport {
+fn publish_through_stage(
+    records: &[Record],
+    sink: Box<dyn Sink>,
+    mut at: impl FnMut(usize),
+) -> StageReport {
     let mut stage = StageBuilder::<Record>::new().flush_timeout(Duration::from_secs(60));
     let mut tx = stage.input("e2e", 1 << 14);
     let handle = stage.spawn(sink).unwrap();
@@ -277,7 +338,8 @@ fn kafka_sink(brokers: &str, prefix: &str, spool: &Path, small_queues: bool) -> 
     let mut cfg = KafkaConfig::new(brokers, spool);
     cfg.topic_prefix = prefix.to_owned();
     if small_queues {
-        cfg.overrides.push(("queue.buffering.max.messages".to_owned(), "300".to_owned()));
+        cfg.overrides
+            .push(("queue.buffering.max.messages".to_owned(), "300".to_owned()));
         cfg.pending_capacity = 128;
     }
     Box::new(KafkaSink::open(cfg).unwrap())
@@ -287,12 +349,16 @@ fn kafka_sink(brokers: &str, prefix: &str, spool: &Path, small_queues: bool) -> 
 /// when detect's schema exists, with `jsonschema`).
 fn python_consume(python: &str, brokers: &str, prefix: &str) -> Vec<EnvelopeJson> {
     let mut cmd = Command::new(python);
-    cmd.arg(scripts().join("consume.py")).args(["--brokers", brokers, "--timeout", "60"]);
+    cmd.arg(scripts().join("consume.py"))
+        .args(["--brokers", brokers, "--timeout", "60"]);
     for t in topics(prefix) {
         cmd.args(["--topic", &t]);
     }
     let schemas = [
-        ("snapshot", repo().join("publish/schema/snapshot.schema.json")),
+        (
+            "snapshot",
+            repo().join("publish/schema/snapshot.schema.json"),
+        ),
         ("feature", repo().join("publish/schema/feature.schema.json")),
         ("alert", repo().join("detect/schema/alert.schema.json")),
     ];
@@ -314,11 +380,26 @@ fn python_consume(python: &str, brokers: &str, prefix: &str) -> Vec<EnvelopeJson
 
 /// What reached the broker equals the JSON-lines output: same records per topic, exactly once, in order per
 /// key, with the documented key and headers.
-fn assert_identical(records: &[Record], jsonl: &BTreeMap<RecordKind, Vec<String>>, got: &[EnvelopeJson], prefix: &str) {
+fn assert_identical(
+    records: &[Record],
+    jsonl: &BTreeMap<RecordKind, Vec<String>>,
+    got: &[EnvelopeJson],
+    prefix: &str,
+) {
     let mut ids = HashSet::new();
     for e in got {
-        let id = e.headers.get("record_id").cloned().flatten().expect("record_id header");
-        assert!(ids.insert(id.clone()), "duplicate record {id} in {} at offset {}", e.topic, e.offset);
+        let id = e
+            .headers
+            .get("record_id")
+            .cloned()
+            .flatten()
+            .expect("record_id header");
+        assert!(
+            ids.insert(id.clone()),
+            "duplicate record {id} in {} at offset {}",
+            e.topic,
+            e.offset
+        );
     }
     for kind in RecordKind::ALL {
         let topic = format!("{prefix}{}", kind.topic_suffix());
@@ -331,19 +412,43 @@ fn assert_identical(records: &[Record], jsonl: &BTreeMap<RecordKind, Vec<String>
         }
         let mut want: BTreeMap<String, Vec<(&str, u64)>> = BTreeMap::new();
         for (line, rec) in lines.iter().zip(&of_kind) {
-            want.entry(String::from_utf8(rec.key.clone()).unwrap()).or_default().push((line, rec.feed_ts_ns));
+            want.entry(String::from_utf8(rec.key.clone()).unwrap())
+                .or_default()
+                .push((line, rec.feed_ts_ns));
         }
         let mut mine: Vec<&EnvelopeJson> = got.iter().filter(|e| e.topic == topic).collect();
-        assert_eq!(mine.len(), lines.len(), "{topic}: {} records at the broker, {} JSON lines", mine.len(), lines.len());
+        assert_eq!(
+            mine.len(),
+            lines.len(),
+            "{topic}: {} records at the broker, {} JSON lines",
+            mine.len(),
+            lines.len()
+        );
         mine.sort_by_key(|e| (e.partition, e.offset));
         let mut have: BTreeMap<String, Vec<(&str, u64)>> = BTreeMap::new();
         let mut partition_of: BTreeMap<String, i32> = BTreeMap::new();
         for e in mine {
             let key = e.key.clone().expect("key");
-            assert_eq!(*partition_of.entry(key.clone()).or_insert(e.partition), e.partition, "{key} in two partitions");
-            assert_eq!(e.headers.get("record_type").cloned().flatten().as_deref(), Some(kind.as_str()));
-            let ts: u64 = e.headers.get("feed_ts_ns").cloned().flatten().expect("feed_ts_ns").parse().unwrap();
-            have.entry(key).or_default().push((e.value.as_deref().expect("value"), ts));
+            assert_eq!(
+                *partition_of.entry(key.clone()).or_insert(e.partition),
+                e.partition,
+                "{key} in two partitions"
+            );
+            assert_eq!(
+                e.headers.get("record_type").cloned().flatten().as_deref(),
+                Some(kind.as_str())
+            );
+            let ts: u64 = e
+                .headers
+                .get("feed_ts_ns")
+                .cloned()
+                .flatten()
+                .expect("feed_ts_ns")
+                .parse()
+                .unwrap();
+            have.entry(key)
+                .or_default()
+                .push((e.value.as_deref().expect("value"), ts));
         }
         assert_eq!(have.len(), want.len(), "{topic}: keys");
         for (key, w) in &want {
@@ -373,7 +478,11 @@ fn tansu_end_to_end_identical_to_jsonl_across_broker_restart_and_drain() {
     let records = stream(2000, 1);
     let jsonl = jsonl_reference(&records, &mkdir(work.path(), "a-jsonl"));
     let t = Instant::now();
-    let report = publish_through_stage(&records, kafka_sink(&brokers, "a.", &work.path().join("a-spool"), false), |_| {});
+    let report = publish_through_stage(
+        &records,
+        kafka_sink(&brokers, "a.", &work.path().join("a-spool"), false),
+        |_| {},
+    );
     eprintln!("kafka_e2e[steady]: {report} ({:?})", t.elapsed());
     assert!(report.is_complete(), "{report}");
     let got = python_consume(&python, &brokers, "a.");
@@ -381,8 +490,12 @@ fn tansu_end_to_end_identical_to_jsonl_across_broker_restart_and_drain() {
     // Our own consumer (`tickwatch tail`) reads the same envelopes as the independent one.
     let tail = tail_envelopes(&brokers, "a.");
     let mut py_sorted = got.clone();
-    py_sorted.sort_by(|x, y| (&x.topic, x.partition, x.offset).cmp(&(&y.topic, y.partition, y.offset)));
-    assert_eq!(tail, py_sorted, "tickwatch tail and confluent-kafka disagree");
+    py_sorted
+        .sort_by(|x, y| (&x.topic, x.partition, x.offset).cmp(&(&y.topic, y.partition, y.offset)));
+    assert_eq!(
+        tail, py_sorted,
+        "tickwatch tail and confluent-kafka disagree"
+    );
 
     // 2. Broker stopped mid-stream and restarted (sqlite storage survives). Small queues make the outage spill
     //    to the spool, so spooling and re-sending run against the real broker too.
@@ -401,7 +514,10 @@ fn tansu_end_to_end_identical_to_jsonl_across_broker_restart_and_drain() {
     eprintln!("kafka_e2e[restart]: {report} ({:?})", t.elapsed());
     assert!(report.is_complete(), "{report}");
     let counters = report.sink.as_ref().unwrap().counters;
-    assert!(counters.spooled > 0 && counters.resent >= counters.spooled, "{report}");
+    assert!(
+        counters.spooled > 0 && counters.resent >= counters.spooled,
+        "{report}"
+    );
     let got = python_consume(&python, &brokers, "b.");
     assert_identical(&records, &jsonl, &got, "b.");
 
@@ -412,7 +528,9 @@ fn tansu_end_to_end_identical_to_jsonl_across_broker_restart_and_drain() {
     let spool = work.path().join("c-spool");
     let mut stage = StageBuilder::<Record>::new().flush_timeout(Duration::from_secs(1));
     let mut tx = stage.input("e2e", 1 << 12);
-    let handle = stage.spawn(kafka_sink(&brokers, "c.", &spool, false)).unwrap();
+    let handle = stage
+        .spawn(kafka_sink(&brokers, "c.", &spool, false))
+        .unwrap();
     for rec in &records {
         let mut item = rec.clone();
         while let Err(back) = tx.try_send(item) {
@@ -430,7 +548,16 @@ fn tansu_end_to_end_identical_to_jsonl_across_broker_restart_and_drain() {
     broker.start();
     let t = Instant::now();
     let drain = Command::new(env!("CARGO_BIN_EXE_tickwatch"))
-        .args(["drain", "--brokers", &brokers, "--topic-prefix", "c.", "--flush-timeout", "60", "--spool-dir"])
+        .args([
+            "drain",
+            "--brokers",
+            &brokers,
+            "--topic-prefix",
+            "c.",
+            "--flush-timeout",
+            "60",
+            "--spool-dir",
+        ])
         .arg(&spool)
         .stderr(Stdio::inherit())
         .status()
@@ -452,7 +579,17 @@ fn mkdir(base: &Path, name: &str) -> PathBuf {
 /// `tickwatch tail --format envelope` of the prefix's topics, sorted by (topic, partition, offset).
 fn tail_envelopes(brokers: &str, prefix: &str) -> Vec<EnvelopeJson> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tickwatch"));
-    cmd.args(["tail", "--brokers", brokers, "--from-beginning", "--exit-at-end", "--timeout", "30", "--format", "envelope"]);
+    cmd.args([
+        "tail",
+        "--brokers",
+        brokers,
+        "--from-beginning",
+        "--exit-at-end",
+        "--timeout",
+        "30",
+        "--format",
+        "envelope",
+    ]);
     for t in topics(prefix) {
         cmd.args(["--topic", &t]);
     }

@@ -40,9 +40,13 @@ pub struct Args {
 /// Runs `tickwatch drain`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.spool_dir.is_dir() {
-        anyhow::bail!("spool directory {} does not exist", args.spool_dir.display());
+        anyhow::bail!(
+            "spool directory {} does not exist",
+            args.spool_dir.display()
+        );
     }
-    let before = spool::summarize(&args.spool_dir).with_context(|| format!("reading spool {}", args.spool_dir.display()))?;
+    let before = spool::summarize(&args.spool_dir)
+        .with_context(|| format!("reading spool {}", args.spool_dir.display()))?;
     eprintln!(
         "tickwatch drain: {} record(s) in {} segment(s) in {} ({} in dead-letter, not re-sent)",
         before.records,
@@ -53,12 +57,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = KafkaConfig {
         topic_prefix: args.topic_prefix,
         overrides: args.kafka_config,
-        spool: SpoolOptions { fsync: args.spool_fsync, segment_bytes: DEFAULT_SEGMENT_BYTES },
+        spool: SpoolOptions {
+            fsync: args.spool_fsync,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+        },
         ..KafkaConfig::new(args.brokers, args.spool_dir)
     };
     let started = Instant::now();
     let mut sink = KafkaSink::open(config).context("opening the Kafka sink")?;
-    let report = sink.shutdown(args.flush_timeout).context("draining the spool")?;
+    let report = sink
+        .shutdown(args.flush_timeout)
+        .context("draining the spool")?;
     let elapsed = started.elapsed();
     eprintln!("tickwatch drain: {report} ({:.1} s)", elapsed.as_secs_f64());
     if report.is_complete() {

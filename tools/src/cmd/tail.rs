@@ -68,9 +68,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut write_error = None;
     let summary = read_topics(&opts, |rec| {
         let written = match args.format {
-            Format::Value => {
-                out.write_all(rec.payload.as_deref().unwrap_or_default()).and_then(|()| out.write_all(b"\n"))
-            }
+            Format::Value => out
+                .write_all(rec.payload.as_deref().unwrap_or_default())
+                .and_then(|()| out.write_all(b"\n")),
             Format::Envelope => serde_json::to_writer(&mut out, &rec.envelope())
                 .map_err(std::io::Error::other)
                 .and_then(|()| out.write_all(b"\n")),
