@@ -58,6 +58,7 @@ impl Stamp {
 }
 
 /// State of the touch as last reported (to detect BBO changes).
+#[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Touch {
     pub bid_price: Price,
@@ -67,22 +68,26 @@ pub(crate) struct Touch {
 }
 
 /// The book of one symbol: two sides plus trading status. Owned by [`Books`] (orders live in its pool).
+///
+/// Laid out in cache lines: line 0 holds everything a message reads or writes besides its side (symbol, touch,
+/// status, last update), line 1 the bid side's vectors, line 2 the offer side's, line 3 the cold rest.
+#[repr(C, align(64))]
 #[derive(Debug, Clone)]
 pub struct Book {
-    pub(crate) bids: Levels,
-    pub(crate) asks: Levels,
     pub(crate) symbol: Symbol,
     pub(crate) touch: Touch,
+    pub(crate) last_ts: u64,
+    pub(crate) last_seq: u64,
     pub(crate) crossed: bool,
     /// Trading state byte (`T` trading, `H` halted, `P` paused, `Q` quotation only; 0 unknown).
     pub(crate) state: u8,
     /// IEX operational halt.
     pub(crate) op_halt: bool,
-    pub(crate) last_ts: u64,
-    pub(crate) last_seq: u64,
-    pub(crate) messages: u64,
     /// Fed by price-level updates / quotes (L2) rather than orders.
     pub(crate) l2: bool,
+    pub(crate) bids: Levels,
+    pub(crate) asks: Levels,
+    pub(crate) messages: u64,
     /// Staged L2 updates of an unfinished IEX DEEP batch.
     pub(crate) pending: Vec<PendingUpdate>,
 }
@@ -224,12 +229,26 @@ impl Books {
 
     /// Registers `symbol` for `book` (ITCH `R`, IEX `D`). `code` is carried into the event (market category).
     pub fn directory(&mut self, st: Stamp, book: u16, symbol: Symbol, code: u8) -> BookEvent {
+        let mut ev = BookEvent::EMPTY;
+        self.directory_into(&mut ev, st, book, symbol, code);
+        ev
+    }
+
+    /// Like [`Books::directory`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn directory_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        symbol: Symbol,
+        code: u8,
+    ) {
         self.symbols.insert(book, symbol);
         self.book_mut(book).symbol = symbol;
-        let mut ev = self.event(st, book, EventKind::Directory);
+        self.event(ev, st, book, EventKind::Directory);
         ev.code = code;
-        self.finish(book, &mut ev, false);
-        ev
+        self.finish(book, ev, false);
     }
 
     /// A new visible order (ITCH `A`/`F`, DEEP+ `a`). `mpid` is all zero when anonymous.
@@ -244,7 +263,25 @@ impl Books {
         qty: u32,
         mpid: [u8; 4],
     ) -> BookEvent {
-        let mut ev = self.event(st, book, EventKind::Add);
+        let mut ev = BookEvent::EMPTY;
+        self.add_into(&mut ev, st, book, reference, side, price, qty, mpid);
+        ev
+    }
+
+    /// Like [`Books::add`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        reference: u64,
+        side: Side,
+        price: Price,
+        qty: u32,
+        mpid: [u8; 4],
+    ) {
+        self.event(ev, st, book, EventKind::Add);
         ev.order_ref = reference;
         ev.side = side;
         ev.price = price;
@@ -255,18 +292,19 @@ impl Books {
         if side == Side::None || qty == 0 {
             self.integrity.rejected += 1;
             ev.flags |= flags::ANOMALY;
-            self.finish(book, &mut ev, false);
-            return ev;
+            self.finish(book, ev, false);
+            return;
         }
         let old = self.index.get(reference);
-        if old != NIL {
+        let dup = old != NIL;
+        if dup {
             self.integrity.duplicate_add += 1;
             ev.flags |= flags::ANOMALY;
             let ob = self.pool.get(old).book;
             self.remove_order(old);
             self.index.remove(reference);
             if ob != book {
-                let mut other = ev;
+                let mut other = *ev;
                 self.finish(ob, &mut other, true);
             }
         }
@@ -293,8 +331,11 @@ impl Books {
                 ev.flags |= flags::ANOMALY;
             }
         }
-        self.finish(book, &mut ev, true);
-        ev
+        if dup {
+            self.finish(book, ev, true);
+        } else {
+            self.finish_side(book, ev, side);
+        }
     }
 
     /// An execution of a resting order at its own price (ITCH `E`, DEEP+ `L` at the order price).
@@ -307,7 +348,25 @@ impl Books {
         qty: u32,
         match_number: u64,
     ) -> BookEvent {
-        self.reduce(
+        let mut ev = BookEvent::EMPTY;
+        self.execute_into(&mut ev, st, book, reference, qty, match_number);
+        ev
+    }
+
+    /// Like [`Books::execute`], writing the event into `ev` (no copy of the 128-byte event).
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn execute_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        reference: u64,
+        qty: u32,
+        match_number: u64,
+    ) {
+        self.reduce_into(
+            ev,
             st,
             book,
             reference,
@@ -332,7 +391,36 @@ impl Books {
         price: Price,
         printable: bool,
     ) -> BookEvent {
-        self.reduce(
+        let mut ev = BookEvent::EMPTY;
+        self.execute_with_price_into(
+            &mut ev,
+            st,
+            book,
+            reference,
+            qty,
+            match_number,
+            price,
+            printable,
+        );
+        ev
+    }
+
+    /// Like [`Books::execute_with_price`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn execute_with_price_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        reference: u64,
+        qty: u32,
+        match_number: u64,
+        price: Price,
+        printable: bool,
+    ) {
+        self.reduce_into(
+            ev,
             st,
             book,
             reference,
@@ -347,13 +435,49 @@ impl Books {
     /// A partial cancel of `qty` shares (ITCH `X`).
     #[inline]
     pub fn cancel(&mut self, st: Stamp, book: u16, reference: u64, qty: u32) -> BookEvent {
-        self.reduce(st, book, reference, qty, EventKind::Cancel, None, 0, false)
+        let mut ev = BookEvent::EMPTY;
+        self.cancel_into(&mut ev, st, book, reference, qty);
+        ev
+    }
+
+    /// Like [`Books::cancel`], writing the event into `ev` (no copy of the 128-byte event).
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn cancel_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        reference: u64,
+        qty: u32,
+    ) {
+        self.reduce_into(
+            ev,
+            st,
+            book,
+            reference,
+            qty,
+            EventKind::Cancel,
+            None,
+            0,
+            false,
+        )
     }
 
     /// Removal of a whole order (ITCH `D`, DEEP+ `R`).
     #[inline]
     pub fn delete(&mut self, st: Stamp, book: u16, reference: u64) -> BookEvent {
-        self.reduce(
+        let mut ev = BookEvent::EMPTY;
+        self.delete_into(&mut ev, st, book, reference);
+        ev
+    }
+
+    /// Like [`Books::delete`], writing the event into `ev` (no copy of the 128-byte event).
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn delete_into(&mut self, ev: &mut BookEvent, st: Stamp, book: u16, reference: u64) {
+        self.reduce_into(
+            ev,
             st,
             book,
             reference,
@@ -376,7 +500,24 @@ impl Books {
         qty: u32,
         price: Price,
     ) -> BookEvent {
-        let mut ev = self.event(st, book, EventKind::Replace);
+        let mut ev = BookEvent::EMPTY;
+        self.replace_into(&mut ev, st, book, old_ref, new_ref, qty, price);
+        ev
+    }
+
+    /// Like [`Books::replace`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn replace_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        old_ref: u64,
+        new_ref: u64,
+        qty: u32,
+        price: Price,
+    ) {
+        self.event(ev, st, book, EventKind::Replace);
         ev.order_ref = old_ref;
         ev.new_order_ref = new_ref;
         ev.price = price;
@@ -385,11 +526,11 @@ impl Books {
         if h == NIL {
             self.integrity.unknown_order += 1;
             ev.flags |= flags::UNKNOWN_ORDER;
-            self.finish(book, &mut ev, false);
-            return ev;
+            self.finish(book, ev, false);
+            return;
         }
         let old = *self.pool.get(h);
-        self.retarget(&mut ev, book, old.book);
+        self.retarget(ev, book, old.book);
         ev.side = old.side;
         ev.order_price = old.price;
         ev.order_ts_ns = old.ts_ns;
@@ -397,14 +538,15 @@ impl Books {
         self.remove_order(h);
         self.index.remove(old_ref);
         let clash = self.index.get(new_ref);
-        if clash != NIL {
+        let dup = clash != NIL;
+        if dup {
             self.integrity.duplicate_add += 1;
             ev.flags |= flags::ANOMALY;
             let cb = self.pool.get(clash).book;
             self.remove_order(clash);
             self.index.remove(new_ref);
             if cb != old.book {
-                let mut other = ev;
+                let mut other = *ev;
                 self.finish(cb, &mut other, true);
             }
         }
@@ -433,8 +575,11 @@ impl Books {
                 }
             }
         }
-        self.finish(old.book, &mut ev, true);
-        ev
+        if dup {
+            self.finish(old.book, ev, true);
+        } else {
+            self.finish_side(old.book, ev, old.side);
+        }
     }
 
     /// Modify keeping the reference (IEX DEEP+ `M`): new size and price. The order keeps its queue position only
@@ -450,22 +595,39 @@ impl Books {
         price: Price,
         keep_priority: bool,
     ) -> BookEvent {
+        let mut ev = BookEvent::EMPTY;
+        self.modify_into(&mut ev, st, book, reference, qty, price, keep_priority);
+        ev
+    }
+
+    /// Like [`Books::modify`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn modify_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        reference: u64,
+        qty: u32,
+        price: Price,
+        keep_priority: bool,
+    ) {
         let h = self.index.get(reference);
         if h == NIL {
-            let mut ev = self.event(st, book, EventKind::Replace);
+            self.event(ev, st, book, EventKind::Replace);
             ev.order_ref = reference;
             ev.new_order_ref = reference;
             ev.price = price;
             ev.qty = qty;
             self.integrity.unknown_order += 1;
             ev.flags |= flags::UNKNOWN_ORDER;
-            self.finish(book, &mut ev, false);
-            return ev;
+            self.finish(book, ev, false);
+            return;
         }
         let old = *self.pool.get(h);
         if keep_priority && price == old.price && qty <= old.qty && qty > 0 {
-            let mut ev = self.event(st, book, EventKind::Replace);
-            self.retarget(&mut ev, book, old.book);
+            self.event(ev, st, book, EventKind::Replace);
+            self.retarget(ev, book, old.book);
             ev.order_ref = reference;
             ev.new_order_ref = reference;
             ev.price = price;
@@ -484,11 +646,11 @@ impl Books {
                 ev.level_orders = l.orders;
             }
             self.pool.get_mut(h).qty = qty;
-            self.finish(old.book, &mut ev, true);
-            return ev;
+            self.finish_side(old.book, ev, old.side);
+            return;
         }
         // Loses priority: same as a replace onto the same reference.
-        self.replace(st, book, reference, reference, qty, price)
+        self.replace_into(ev, st, book, reference, reference, qty, price)
     }
 
     /// An L2 price level update (IEX DEEP `8`/`5`): the level at `price` on `side` now holds `qty` shares
@@ -505,7 +667,25 @@ impl Books {
         batch_end: bool,
         event_flags: u8,
     ) -> BookEvent {
-        let mut ev = self.event(st, book, EventKind::LevelUpdate);
+        let mut ev = BookEvent::EMPTY;
+        self.level_update_into(&mut ev, st, book, side, price, qty, batch_end, event_flags);
+        ev
+    }
+
+    /// Like [`Books::level_update`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn level_update_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        side: Side,
+        price: Price,
+        qty: u32,
+        batch_end: bool,
+        event_flags: u8,
+    ) {
+        self.event(ev, st, book, EventKind::LevelUpdate);
         ev.side = side;
         ev.price = price;
         ev.qty = qty;
@@ -513,8 +693,8 @@ impl Books {
         if side == Side::None {
             self.integrity.rejected += 1;
             ev.flags |= flags::ANOMALY;
-            self.finish(book, &mut ev, false);
-            return ev;
+            self.finish(book, ev, false);
+            return;
         }
         let b = &mut self.books[book as usize];
         b.l2 = true;
@@ -527,8 +707,8 @@ impl Books {
             b.pending.push(up);
             ev.flags |= flags::IN_BATCH;
             ev.level_qty = qty;
-            self.finish(book, &mut ev, false);
-            return ev;
+            self.finish(book, ev, false);
+            return;
         }
         for i in 0..b.pending.len() {
             let p = b.pending[i];
@@ -537,8 +717,7 @@ impl Books {
         b.pending.clear();
         b.set_level(side, price, up.qty);
         ev.level_qty = qty;
-        self.finish(book, &mut ev, true);
-        ev
+        self.finish(book, ev, true);
     }
 
     /// A top-of-book quote (IEX TOPS `Q`): the L2 book of `book` becomes exactly this bid and offer (a side with
@@ -554,7 +733,34 @@ impl Books {
         ask_qty: u32,
         quote_flags: u8,
     ) -> BookEvent {
-        let mut ev = self.event(st, book, EventKind::Quote);
+        let mut ev = BookEvent::EMPTY;
+        self.quote_into(
+            &mut ev,
+            st,
+            book,
+            bid_price,
+            bid_qty,
+            ask_price,
+            ask_qty,
+            quote_flags,
+        );
+        ev
+    }
+
+    /// Like [`Books::quote`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn quote_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        bid_price: Price,
+        bid_qty: u32,
+        ask_price: Price,
+        ask_qty: u32,
+        quote_flags: u8,
+    ) {
+        self.event(ev, st, book, EventKind::Quote);
         ev.code = quote_flags;
         let b = &mut self.books[book as usize];
         b.l2 = true;
@@ -569,8 +775,7 @@ impl Books {
             b.asks
                 .insert_at(0, Level::new_l2(ask_price, u64::from(ask_qty)));
         }
-        self.finish(book, &mut ev, true);
-        ev
+        self.finish(book, ev, true);
     }
 
     /// A trade against a non-displayed order (ITCH `P`). No book change.
@@ -585,15 +790,32 @@ impl Books {
         price: Price,
         match_number: u64,
     ) -> BookEvent {
-        let mut ev = self.event(st, book, EventKind::HiddenTrade);
+        let mut ev = BookEvent::EMPTY;
+        self.hidden_trade_into(&mut ev, st, book, reference, side, qty, price, match_number);
+        ev
+    }
+
+    /// Like [`Books::hidden_trade`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn hidden_trade_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        reference: u64,
+        side: Side,
+        qty: u32,
+        price: Price,
+        match_number: u64,
+    ) {
+        self.event(ev, st, book, EventKind::HiddenTrade);
         ev.order_ref = reference;
         ev.side = side;
         ev.qty = qty;
         ev.price = price;
         ev.match_number = match_number;
         ev.flags |= flags::PRINTABLE;
-        self.finish(book, &mut ev, false);
-        ev
+        self.finish(book, ev, false);
     }
 
     /// A cross (ITCH `Q`). No book change (the crossed orders are removed by their own messages).
@@ -606,14 +828,30 @@ impl Books {
         match_number: u64,
         cross_type: u8,
     ) -> BookEvent {
-        let mut ev = self.event(st, book, EventKind::CrossTrade);
+        let mut ev = BookEvent::EMPTY;
+        self.cross_trade_into(&mut ev, st, book, qty, price, match_number, cross_type);
+        ev
+    }
+
+    /// Like [`Books::cross_trade`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn cross_trade_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        qty: u64,
+        price: Price,
+        match_number: u64,
+        cross_type: u8,
+    ) {
+        self.event(ev, st, book, EventKind::CrossTrade);
         ev.qty = sat32(qty);
         ev.price = price;
         ev.match_number = match_number;
         ev.code = cross_type;
         ev.flags |= flags::PRINTABLE;
-        self.finish(book, &mut ev, false);
-        ev
+        self.finish(book, ev, false);
     }
 
     /// A trade report without an order reference (IEX `T`). No book change.
@@ -626,22 +864,51 @@ impl Books {
         trade_id: u64,
         sale_flags: u8,
     ) -> BookEvent {
-        let mut ev = self.event(st, book, EventKind::Trade);
+        let mut ev = BookEvent::EMPTY;
+        self.trade_into(&mut ev, st, book, qty, price, trade_id, sale_flags);
+        ev
+    }
+
+    /// Like [`Books::trade`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn trade_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        qty: u32,
+        price: Price,
+        trade_id: u64,
+        sale_flags: u8,
+    ) {
+        self.event(ev, st, book, EventKind::Trade);
         ev.qty = qty;
         ev.price = price;
         ev.match_number = trade_id;
         ev.code = sale_flags;
         ev.flags |= flags::PRINTABLE;
-        self.finish(book, &mut ev, false);
-        ev
+        self.finish(book, ev, false);
     }
 
     /// A broken trade (ITCH `B`, IEX `B`). No book change.
     pub fn broken_trade(&mut self, st: Stamp, book: u16, match_number: u64) -> BookEvent {
-        let mut ev = self.event(st, book, EventKind::BrokenTrade);
-        ev.match_number = match_number;
-        self.finish(book, &mut ev, false);
+        let mut ev = BookEvent::EMPTY;
+        self.broken_trade_into(&mut ev, st, book, match_number);
         ev
+    }
+
+    /// Like [`Books::broken_trade`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn broken_trade_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        match_number: u64,
+    ) {
+        self.event(ev, st, book, EventKind::BrokenTrade);
+        ev.match_number = match_number;
+        self.finish(book, ev, false);
     }
 
     /// Trading status of one symbol (ITCH `H`, IEX `H`): `state` (`T` = trading), 4-byte `reason`.
@@ -652,27 +919,63 @@ impl Books {
         state: u8,
         reason: [u8; 4],
     ) -> BookEvent {
+        let mut ev = BookEvent::EMPTY;
+        self.trading_status_into(&mut ev, st, book, state, reason);
+        ev
+    }
+
+    /// Like [`Books::trading_status`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn trading_status_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        state: u8,
+        reason: [u8; 4],
+    ) {
         self.book_mut(book).state = state;
-        let mut ev = self.event(st, book, EventKind::TradingStatus);
+        self.event(ev, st, book, EventKind::TradingStatus);
         ev.code = state;
         ev.mpid = reason;
-        self.finish(book, &mut ev, false);
-        ev
+        self.finish(book, ev, false);
     }
 
     /// Operational halt (IEX `O`, ITCH `h`): `halted` says whether the symbol is now halted; `code` is the wire
     /// status byte carried into the event.
     pub fn operational_halt(&mut self, st: Stamp, book: u16, halted: bool, code: u8) -> BookEvent {
-        self.book_mut(book).op_halt = halted;
-        let mut ev = self.event(st, book, EventKind::OperationalHalt);
-        ev.code = code;
-        self.finish(book, &mut ev, false);
+        let mut ev = BookEvent::EMPTY;
+        self.operational_halt_into(&mut ev, st, book, halted, code);
         ev
+    }
+
+    /// Like [`Books::operational_halt`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn operational_halt_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        book: u16,
+        halted: bool,
+        code: u8,
+    ) {
+        self.book_mut(book).op_halt = halted;
+        self.event(ev, st, book, EventKind::OperationalHalt);
+        ev.code = code;
+        self.finish(book, ev, false);
     }
 
     /// Removes every order (L3) or level (L2) of `book` (IEX DEEP+ `C`).
     pub fn clear_book(&mut self, st: Stamp, book: u16) -> BookEvent {
-        let mut ev = self.event(st, book, EventKind::ClearBook);
+        let mut ev = BookEvent::EMPTY;
+        self.clear_book_into(&mut ev, st, book);
+        ev
+    }
+
+    /// Like [`Books::clear_book`], writing the event into `ev` (no copy of the 128-byte event).
+    #[allow(clippy::too_many_arguments)]
+    pub fn clear_book_into(&mut self, ev: &mut BookEvent, st: Stamp, book: u16) {
+        self.event(ev, st, book, EventKind::ClearBook);
         let mut removed = 0u64;
         let b = &mut self.books[book as usize];
         b.pending.clear();
@@ -691,8 +994,7 @@ impl Books {
             lv.clear();
         }
         ev.qty = sat32(removed);
-        self.finish(book, &mut ev, true);
-        ev
+        self.finish(book, ev, true);
     }
 
     /// A feed-wide system event (ITCH `S`, IEX `S`).
@@ -820,6 +1122,7 @@ impl Books {
     }
 
     /// Fills `out` with a snapshot of `book` (at most `depth` levels per side), reusing its buffers.
+    #[allow(clippy::too_many_arguments)]
     pub fn snapshot_into(&self, book: u16, depth: usize, out: &mut BookSnapshot) {
         out.clear();
         out.book = book;
@@ -980,21 +1283,21 @@ impl Books {
 
     /// A fresh event for `book` with the common fields filled.
     #[inline(always)]
-    fn event(&mut self, st: Stamp, book: u16, kind: EventKind) -> BookEvent {
+    fn event(&mut self, ev: &mut BookEvent, st: Stamp, book: u16, kind: EventKind) {
         self.messages += 1;
         let b = self.book_mut(book);
         let symbol = b.symbol;
         if symbol.is_empty() {
             self.integrity.unknown_symbol += 1;
         }
-        BookEvent {
+        *ev = BookEvent {
             ts_ns: st.ts_ns,
             seq: st.seq,
             book,
             kind,
             symbol,
             ..BookEvent::EMPTY
-        }
+        };
     }
 
     /// Points `ev` at the order's own book when the message named another one.
@@ -1006,11 +1309,11 @@ impl Books {
         }
     }
 
-    /// Execute / cancel / delete: reduce order `reference` by `qty` (u32::MAX = all).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn reduce(
+    fn reduce_into(
         &mut self,
+        ev: &mut BookEvent,
         st: Stamp,
         book: u16,
         reference: u64,
@@ -1019,8 +1322,8 @@ impl Books {
         exec_price: Option<Price>,
         match_number: u64,
         printable: bool,
-    ) -> BookEvent {
-        let mut ev = self.event(st, book, kind);
+    ) {
+        self.event(ev, st, book, kind);
         ev.order_ref = reference;
         ev.match_number = match_number;
         if printable {
@@ -1032,11 +1335,11 @@ impl Books {
             ev.flags |= flags::UNKNOWN_ORDER;
             ev.price = exec_price.unwrap_or(0);
             ev.qty = if kind == EventKind::Delete { 0 } else { qty };
-            self.finish(book, &mut ev, false);
-            return ev;
+            self.finish(book, ev, false);
+            return;
         }
         let o = *self.pool.get(h);
-        self.retarget(&mut ev, book, o.book);
+        self.retarget(ev, book, o.book);
         ev.side = o.side;
         ev.price = exec_price.unwrap_or(o.price);
         ev.order_price = o.price;
@@ -1076,8 +1379,7 @@ impl Books {
             n.qty -= qty;
             ev.remaining = n.qty;
         }
-        self.finish(o.book, &mut ev, true);
-        ev
+        self.finish_side(o.book, ev, o.side);
     }
 
     /// Allocates `order`, indexes it and appends it to its level's queue. Returns the level's shares and orders.
@@ -1147,16 +1449,29 @@ impl Books {
         out
     }
 
-    /// Fills the touch fields and flags of `ev` from `book`; when `changed`, updates the crossed/locked counters.
+    /// Fills the touch fields and flags of `ev` from `book`; when `changed`, re-reads the best levels of both sides
+    /// and updates the crossed/locked counters.
     #[inline(always)]
     fn finish(&mut self, book: u16, ev: &mut BookEvent, changed: bool) {
+        self.finish_as(book, ev, if changed { BOTH } else { NONE });
+    }
+
+    /// Like [`Books::finish`] after a change confined to one side (only that side's best level is re-read).
+    #[inline(always)]
+    fn finish_side(&mut self, book: u16, ev: &mut BookEvent, side: Side) {
+        self.finish_as(book, ev, if side == Side::Buy { BID } else { ASK });
+    }
+
+    #[inline(always)]
+    fn finish_as(&mut self, book: u16, ev: &mut BookEvent, changed: u8) {
         let b = &mut self.books[book as usize];
-        let t = Touch {
-            bid_price: b.bids.best().map_or(0, |l| l.price),
-            bid_qty: b.bids.best().map_or(0, |l| l.qty),
-            ask_price: b.asks.best().map_or(0, |l| l.price),
-            ask_qty: b.asks.best().map_or(0, |l| l.qty),
-        };
+        let mut t = b.touch;
+        if changed & BID != 0 {
+            (t.bid_price, t.bid_qty) = b.bids.best().map_or((0, 0), |l| (l.price, l.qty));
+        }
+        if changed & ASK != 0 {
+            (t.ask_price, t.ask_qty) = b.asks.best().map_or((0, 0), |l| (l.price, l.qty));
+        }
         ev.bid_price = t.bid_price;
         ev.bid_qty = sat32(t.bid_qty);
         ev.ask_price = t.ask_price;
@@ -1180,7 +1495,7 @@ impl Books {
         b.last_ts = ev.ts_ns;
         b.last_seq = ev.seq;
         b.messages += 1;
-        if changed {
+        if changed != NONE {
             if crossed {
                 self.integrity.crossed += 1;
                 if !b.crossed {
@@ -1194,6 +1509,12 @@ impl Books {
         }
     }
 }
+
+/// `finish_as` change masks.
+const NONE: u8 = 0;
+const BID: u8 = 1;
+const ASK: u8 = 2;
+const BOTH: u8 = BID | ASK;
 
 /// Iterator over the orders of one level, oldest first (see [`Books::queue`]).
 #[derive(Debug, Clone)]
@@ -1238,5 +1559,20 @@ impl From<&Order> for OrderInfo {
             book: o.book,
             mpid: o.mpid,
         }
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    #[test]
+    fn book_hot_fields_share_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Levels>(), 64);
+        assert_eq!(std::mem::align_of::<Book>(), 64);
+        assert_eq!(std::mem::offset_of!(Book, bids), 64);
+        assert_eq!(std::mem::offset_of!(Book, asks), 128);
+        assert!(std::mem::offset_of!(Book, l2) < 64);
+        assert_eq!(std::mem::size_of::<Book>(), 256);
     }
 }

@@ -61,17 +61,29 @@ impl Books {
     /// for messages of a 65 536th symbol, counted as rejected).
     #[inline]
     pub fn apply_iex(&mut self, msg: &Message<'_>, seq: u64) -> Option<BookEvent> {
+        let mut ev = BookEvent::EMPTY;
+        self.apply_iex_into(msg, seq, &mut ev).then_some(ev)
+    }
+
+    /// Like [`Books::apply_iex`], writing the event into `ev`; returns whether there is one (when `false`, `ev` may
+    /// have been left unchanged or partly written and must be ignored).
+    #[inline]
+    pub fn apply_iex_into(&mut self, msg: &Message<'_>, seq: u64, ev: &mut BookEvent) -> bool {
         let st = Stamp::new(u64::try_from(msg.timestamp()).unwrap_or(0), seq);
         if let Message::SystemEvent(m) = *msg {
-            return Some(self.system_event(st, m.system_event()));
+            *ev = self.system_event(st, m.system_event());
+            return true;
         }
-        let raw = msg.symbol_raw()?;
+        let Some(raw) = msg.symbol_raw() else {
+            return false;
+        };
         let Some(book) = self.iex_book(raw) else {
             self.count_rejected();
-            return None;
+            return false;
         };
-        Some(match *msg {
-            Message::PriceLevelUpdate(m) => self.level_update(
+        match *msg {
+            Message::PriceLevelUpdate(m) => self.level_update_into(
+                ev,
                 st,
                 book,
                 side(m.side()),
@@ -80,7 +92,8 @@ impl Books {
                 m.ends_batch(),
                 m.event_flags(),
             ),
-            Message::QuoteUpdate(m) => self.quote(
+            Message::QuoteUpdate(m) => self.quote_into(
+                ev,
                 st,
                 book,
                 m.bid_price(),
@@ -89,7 +102,8 @@ impl Books {
                 m.ask_size(),
                 m.flags(),
             ),
-            Message::TradeReport(m) => self.trade(
+            Message::TradeReport(m) => self.trade_into(
+                ev,
                 st,
                 book,
                 m.size(),
@@ -98,17 +112,17 @@ impl Books {
                 m.sale_condition_flags(),
             ),
             Message::TradeBreak(m) => {
-                let mut ev = self.broken_trade(st, book, m.trade_id());
+                self.broken_trade_into(ev, st, book, m.trade_id());
                 ev.price = m.price();
                 ev.qty = m.size();
                 ev.code = m.sale_condition_flags();
-                ev
             }
             Message::AddOrder(m) => {
                 let s = m.side_enum().map_or(Side::None, side);
-                self.add(st, book, m.order_id(), s, m.price(), m.size(), [0; 4])
+                self.add_into(ev, st, book, m.order_id(), s, m.price(), m.size(), [0; 4])
             }
-            Message::OrderModify(m) => self.modify(
+            Message::OrderModify(m) => self.modify_into(
+                ev,
                 st,
                 book,
                 m.order_id(),
@@ -116,9 +130,10 @@ impl Books {
                 m.price(),
                 m.maintains_priority(),
             ),
-            Message::OrderDelete(m) => self.delete(st, book, m.order_id()),
+            Message::OrderDelete(m) => self.delete_into(ev, st, book, m.order_id()),
             Message::OrderExecuted(m) => {
-                let mut ev = self.execute_with_price(
+                self.execute_with_price_into(
+                    ev,
                     st,
                     book,
                     m.order_id(),
@@ -131,20 +146,20 @@ impl Books {
                     ev.kind = EventKind::Execute;
                 }
                 ev.code = m.sale_condition_flags();
-                ev
             }
-            Message::ClearBook(_) => self.clear_book(st, book),
+            Message::ClearBook(_) => self.clear_book_into(ev, st, book),
             Message::SecurityDirectory(m) => {
-                self.directory(st, book, Symbol::from_bytes(*m.symbol()), m.flags())
+                self.directory_into(ev, st, book, Symbol::from_bytes(*m.symbol()), m.flags())
             }
             Message::TradingStatus(m) => {
-                self.trading_status(st, book, m.trading_status(), *m.reason())
+                self.trading_status_into(ev, st, book, m.trading_status(), *m.reason())
             }
             Message::OperationalHaltStatus(m) => {
                 let s = m.operational_halt_status();
-                self.operational_halt(st, book, s == b'O', s)
+                self.operational_halt_into(ev, st, book, s == b'O', s)
             }
-            _ => return None,
-        })
+            _ => return false,
+        }
+        true
     }
 }

@@ -29,11 +29,20 @@ impl Books {
     /// Applies one decoded ITCH message with transport sequence number `seq`; `None` for types that concern no book.
     #[inline]
     pub fn apply_itch(&mut self, msg: &Message<'_>, seq: u64) -> Option<BookEvent> {
+        let mut ev = BookEvent::EMPTY;
+        self.apply_itch_into(msg, seq, &mut ev).then_some(ev)
+    }
+
+    /// Like [`Books::apply_itch`], writing the event into `ev`; returns whether there is one (when `false`, `ev` may
+    /// have been left unchanged or partly written and must be ignored).
+    #[inline]
+    pub fn apply_itch_into(&mut self, msg: &Message<'_>, seq: u64, ev: &mut BookEvent) -> bool {
         let h = msg.header();
         let st = Stamp::new(h.timestamp.get(), seq);
         let loc = h.stock_locate.get();
-        Some(match *msg {
-            Message::AddOrder(m) => self.add(
+        match *msg {
+            Message::AddOrder(m) => self.add_into(
+                ev,
                 st,
                 loc,
                 m.order_ref(),
@@ -42,7 +51,8 @@ impl Books {
                 m.shares(),
                 [0; 4],
             ),
-            Message::AddOrderMpid(m) => self.add(
+            Message::AddOrderMpid(m) => self.add_into(
+                ev,
                 st,
                 loc,
                 m.order_ref(),
@@ -51,14 +61,16 @@ impl Books {
                 m.shares(),
                 m.attribution().0,
             ),
-            Message::OrderExecuted(m) => self.execute(
+            Message::OrderExecuted(m) => self.execute_into(
+                ev,
                 st,
                 loc,
                 m.order_ref(),
                 m.executed_shares(),
                 m.match_number(),
             ),
-            Message::OrderExecutedWithPrice(m) => self.execute_with_price(
+            Message::OrderExecutedWithPrice(m) => self.execute_with_price_into(
+                ev,
                 st,
                 loc,
                 m.order_ref(),
@@ -67,9 +79,12 @@ impl Books {
                 i64::from(m.execution_price()),
                 m.printable() == b'Y',
             ),
-            Message::OrderCancel(m) => self.cancel(st, loc, m.order_ref(), m.cancelled_shares()),
-            Message::OrderDelete(m) => self.delete(st, loc, m.order_ref()),
-            Message::OrderReplace(m) => self.replace(
+            Message::OrderCancel(m) => {
+                self.cancel_into(ev, st, loc, m.order_ref(), m.cancelled_shares())
+            }
+            Message::OrderDelete(m) => self.delete_into(ev, st, loc, m.order_ref()),
+            Message::OrderReplace(m) => self.replace_into(
+                ev,
                 st,
                 loc,
                 m.original_order_ref(),
@@ -77,7 +92,8 @@ impl Books {
                 m.shares(),
                 i64::from(m.price()),
             ),
-            Message::Trade(m) => self.hidden_trade(
+            Message::Trade(m) => self.hidden_trade_into(
+                ev,
                 st,
                 loc,
                 m.order_ref(),
@@ -86,7 +102,8 @@ impl Books {
                 i64::from(m.price()),
                 m.match_number(),
             ),
-            Message::CrossTrade(m) => self.cross_trade(
+            Message::CrossTrade(m) => self.cross_trade_into(
+                ev,
                 st,
                 loc,
                 m.shares(),
@@ -94,22 +111,24 @@ impl Books {
                 m.match_number(),
                 m.cross_type(),
             ),
-            Message::BrokenTrade(m) => self.broken_trade(st, loc, m.match_number()),
-            Message::StockDirectory(m) => self.directory(
+            Message::BrokenTrade(m) => self.broken_trade_into(ev, st, loc, m.match_number()),
+            Message::StockDirectory(m) => self.directory_into(
+                ev,
                 st,
                 loc,
                 Symbol::from_bytes(m.stock().0),
                 m.market_category(),
             ),
             Message::StockTradingAction(m) => {
-                self.trading_status(st, loc, m.trading_state(), m.reason().0)
+                self.trading_status_into(ev, st, loc, m.trading_state(), m.reason().0)
             }
             Message::OperationalHalt(m) => {
                 let action = m.operational_halt_action();
-                self.operational_halt(st, loc, action == b'H', action)
+                self.operational_halt_into(ev, st, loc, action == b'H', action)
             }
-            Message::SystemEvent(m) => self.system_event(st, m.event_code()),
-            _ => return None,
-        })
+            Message::SystemEvent(m) => *ev = self.system_event(st, m.event_code()),
+            _ => return false,
+        }
+        true
     }
 }

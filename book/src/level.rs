@@ -2,8 +2,9 @@
 //!
 //! Bids are kept in ascending price order and offers in descending order, so on both sides the best level is the
 //! last element: reading the touch is one load, and the levels that change most (near the touch) are the cheapest to
-//! insert and remove (few elements to shift). Lookups binary-search on a *key* that is the price for bids and the
-//! negated price for offers, so one ascending search serves both sides.
+//! insert and remove (few elements to shift). Lookups search a dense array of *keys* (the price for bids, the
+//! negated price for offers, so one ascending search serves both sides) kept beside the level records: a side of 20
+//! levels is 160 bytes of keys, three cache lines, instead of ten lines of records.
 
 use crate::event::{Price, Side};
 use crate::orders::NIL;
@@ -51,9 +52,12 @@ impl Level {
     }
 }
 
-/// The levels of one side, best at the end.
+/// The levels of one side, best at the end. One cache line (the two vector headers and the side flag).
+#[repr(C, align(64))]
 #[derive(Debug, Clone, Default)]
 pub struct Levels {
+    /// Search keys, parallel to `levels`, strictly ascending.
+    keys: Vec<Price>,
     levels: Vec<Level>,
     /// `true` for offers (descending prices).
     ask: bool,
@@ -63,6 +67,7 @@ impl Levels {
     /// An empty side with room for `cap` levels.
     pub fn new(side: Side, cap: usize) -> Levels {
         Levels {
+            keys: Vec::with_capacity(cap),
             levels: Vec::with_capacity(cap),
             ask: side == Side::Sell,
         }
@@ -83,12 +88,13 @@ impl Levels {
     #[inline]
     pub fn find(&self, price: Price) -> Result<usize, usize> {
         let k = self.key(price);
-        let n = self.levels.len();
-        // Fast path: the touch and the next few levels.
-        let scan = n.min(4);
+        let keys = &self.keys[..];
+        let n = keys.len();
+        // Fast path: the touch and the next few levels (one or two cache lines of keys).
+        let scan = n.min(8);
         for j in 1..=scan {
             let i = n - j;
-            let lk = self.key(self.levels[i].price);
+            let lk = keys[i];
             if lk == k {
                 return Ok(i);
             }
@@ -96,12 +102,7 @@ impl Levels {
                 return Err(i + 1);
             }
         }
-        let hi = n - scan;
-        let ask = self.ask;
-        self.levels[..hi].binary_search_by(|l| {
-            let lk = if ask { l.price.wrapping_neg() } else { l.price };
-            lk.cmp(&k)
-        })
+        keys[..n - scan].binary_search(&k)
     }
 
     /// Index of the level at `price`, creating an empty one if absent.
@@ -110,7 +111,7 @@ impl Levels {
         match self.find(price) {
             Ok(i) => i,
             Err(i) => {
-                self.levels.insert(i, Level::new(price));
+                self.insert_at(i, Level::new(price));
                 i
             }
         }
@@ -119,12 +120,14 @@ impl Levels {
     /// Inserts `level` at index `i` (which must keep the side sorted: use the `Err` of [`Levels::find`]).
     #[inline]
     pub fn insert_at(&mut self, i: usize, level: Level) {
+        self.keys.insert(i, self.key(level.price));
         self.levels.insert(i, level);
     }
 
     /// Removes the level at index `i`.
     #[inline]
     pub fn remove(&mut self, i: usize) {
+        self.keys.remove(i);
         self.levels.remove(i);
     }
 
@@ -134,7 +137,7 @@ impl Levels {
         &self.levels[i]
     }
 
-    /// The level at index `i`, mutably.
+    /// The level at index `i`, mutably (its price must not be changed).
     #[inline(always)]
     pub fn at_mut(&mut self, i: usize) -> &mut Level {
         &mut self.levels[i]
@@ -172,21 +175,14 @@ impl Levels {
 
     /// Removes every level (keeps the capacity).
     pub fn clear(&mut self) {
+        self.keys.clear();
         self.levels.clear();
-    }
-
-    /// Replaces the whole side with `levels` given in any order (L2 snapshots); keeps the capacity when it fits.
-    pub fn set_all(&mut self, levels: impl IntoIterator<Item = Level>) {
-        self.levels.clear();
-        self.levels.extend(levels);
-        let ask = self.ask;
-        self.levels
-            .sort_unstable_by_key(|l| if ask { l.price.wrapping_neg() } else { l.price });
     }
 
     /// Bytes reserved.
     pub fn bytes(&self) -> usize {
         self.levels.capacity() * std::mem::size_of::<Level>()
+            + self.keys.capacity() * std::mem::size_of::<Price>()
     }
 
     /// Whether the side is strictly ordered (best at the end) — an invariant check for tests.

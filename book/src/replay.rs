@@ -49,11 +49,18 @@ impl Books {
     /// Applies one decoded message of either feed with transport sequence number `seq`.
     #[inline]
     pub fn apply_feed(&mut self, msg: &FeedMessage<'_>, seq: u64) -> Option<BookEvent> {
+        let mut ev = BookEvent::EMPTY;
+        self.apply_feed_into(msg, seq, &mut ev).then_some(ev)
+    }
+
+    /// Like [`Books::apply_feed`], writing the event into `ev`; returns whether there is one.
+    #[inline]
+    pub fn apply_feed_into(&mut self, msg: &FeedMessage<'_>, seq: u64, ev: &mut BookEvent) -> bool {
         match msg {
-            FeedMessage::Itch(m) => self.apply_itch(m, seq),
-            FeedMessage::Iex(m) => self.apply_iex(m, seq),
+            FeedMessage::Itch(m) => self.apply_itch_into(m, seq, ev),
+            FeedMessage::Iex(m) => self.apply_iex_into(m, seq, ev),
             #[allow(unreachable_patterns)] // FeedMessage is non_exhaustive
-            _ => None,
+            _ => false,
         }
     }
 }
@@ -70,6 +77,7 @@ pub fn replay(
         deliver_duplicates: false,
     });
     let (mut messages, mut events, mut itch, mut iex) = (0u64, 0u64, false, false);
+    let mut ev = BookEvent::EMPTY;
     an.run(
         capture,
         &mut |meta: &MessageMeta<'_>, msg: FeedMessage<'_>| {
@@ -78,7 +86,7 @@ pub fn replay(
                 FeedMessage::Itch(_) => itch = true,
                 _ => iex = true,
             }
-            if let Some(ev) = books.apply_feed(&msg, meta.seq) {
+            if books.apply_feed_into(&msg, meta.seq, &mut ev) {
                 events += 1;
                 on_event(&ev);
             }

@@ -207,7 +207,7 @@ mod tests {
         assert!(j.contains(r#""symbol":"AAPL""#), "{j}");
         assert!(j.contains(r#""trading_state":"T""#), "{j}");
         assert!(
-            j.contains(r#""bids":[{"price":100,"qty":5,"orders":1}]"#),
+            j.contains(r#""bids":[{"price":"0.0100","price_raw":100,"shares":5,"orders":1}]"#),
             "{j}"
         );
     }
