@@ -33,10 +33,11 @@ fn fold(acc: u64, ev: &BookEvent) -> u64 {
 fn decode_apply(bytes: &[u8], books: &mut Books) -> (u64, u64) {
     let mut acc = 0u64;
     let mut n = 0u64;
+    let mut ev = BookEvent::EMPTY;
     for (seq, (_, m)) in RawMessages::new(bytes).enumerate() {
         if let Ok(msg) = itch::decode(m) {
             n += 1;
-            if let Some(ev) = books.apply_itch(&msg, seq as u64 + 1) {
+            if books.apply_itch_into(&msg, seq as u64 + 1, &mut ev) {
                 acc = fold(acc, &ev);
             }
         }
@@ -106,8 +107,9 @@ fn bench(c: &mut Criterion) {
             || Books::new(StoreConfig::default()),
             |books| {
                 let mut acc = 0u64;
+                let mut ev = BookEvent::EMPTY;
                 for (i, m) in decoded.iter().enumerate() {
-                    if let Some(ev) = books.apply_itch(m, i as u64 + 1) {
+                    if books.apply_itch_into(m, i as u64 + 1, &mut ev) {
                         acc = fold(acc, &ev);
                     }
                 }
