@@ -213,11 +213,13 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
         h.max() as f64 / RATIO,
         h.len()
     );
+    // Sub-buckets per bucket: 2 × 10^sigfig rounded up to a power of two (HdrHistogram's layout).
+    let sub_buckets = (2 * 10u64.pow(u32::from(h.sigfig()))).next_power_of_two();
     let _ = writeln!(
         s,
         "#[Buckets = {:12}, SubBuckets     = {:12}]",
         h.buckets(),
-        h.distinct_values()
+        sub_buckets
     );
     s
 }
@@ -225,6 +227,8 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
 /// Points (x = log10(1/(1-q)), latency µs) of a percentile curve, x capped at `x_max`.
 fn curve(h: &Histogram<u64>, x_max: f64) -> Vec<(f64, f64)> {
     let mut pts = Vec::new();
+    // Percentiles are monotone; the running max removes the iterator's bucket-equivalence wiggles.
+    let mut top = 0.0f64;
     for v in h.iter_quantiles(5) {
         let q = v.quantile_iterated_to();
         let x = if q >= 1.0 {
@@ -232,9 +236,28 @@ fn curve(h: &Histogram<u64>, x_max: f64) -> Vec<(f64, f64)> {
         } else {
             (1.0 / (1.0 - q)).log10().min(x_max)
         };
-        pts.push((x, (v.value_iterated_to() as f64 / 1000.0).max(0.001)));
+        top = top.max(v.value_iterated_to() as f64 / 1000.0);
+        pts.push((x, top.max(0.001)));
     }
     pts
+}
+
+/// `y` µs as a short duration: `50 ns`, `2 µs`, `10 ms`, `1 s`.
+fn duration_label(us: f64) -> String {
+    let (v, unit) = if us >= 1e6 {
+        (us / 1e6, "s")
+    } else if us >= 1e3 {
+        (us / 1e3, "ms")
+    } else if us >= 1.0 {
+        (us, "µs")
+    } else {
+        (us * 1e3, "ns")
+    };
+    if v >= 10.0 || v == v.round() {
+        format!("{v:.0} {unit}")
+    } else {
+        format!("{v:.1} {unit}")
+    }
 }
 
 fn percent_label(x: f64) -> String {
@@ -272,7 +295,8 @@ pub fn plot(
         .map(|(_, h)| h.max() as f64 / 1000.0)
         .fold(0.0, f64::max);
     let y_lo = 10f64.powf(y_min.log10().floor());
-    let y_hi = 10f64.powf((y_max * 1.5).log10().ceil()).max(y_lo * 10.0);
+    // Two decades of headroom above the highest curve keep the legend (upper left) clear of the data.
+    let y_hi = 10f64.powf(y_max.log10().ceil() + 2.0).max(y_lo * 1000.0);
     let palette = [
         RGBColor(31, 119, 180),
         RGBColor(255, 127, 14),
@@ -301,6 +325,7 @@ pub fn plot(
                 ("sans-serif", 26),
             )
             .margin(20)
+            .margin_right(50)
             .x_label_area_size(50)
             .y_label_area_size(80)
             .build_cartesian_2d(0f64..x_max, (y.0..y.1).log_scale())
@@ -308,16 +333,10 @@ pub fn plot(
         chart
             .configure_mesh()
             .x_desc("percentile")
-            .y_desc("latency (µs, log scale)")
+            .y_desc("latency (log scale)")
             .x_labels(x_max as usize + 1)
             .x_label_formatter(&|x| percent_label(*x))
-            .y_label_formatter(&|y| {
-                if *y >= 1.0 {
-                    format!("{y:.0}")
-                } else {
-                    format!("{y}")
-                }
-            })
+            .y_label_formatter(&|y| duration_label(*y))
             .label_style(("sans-serif", 16))
             .axis_desc_style(("sans-serif", 18))
             .light_line_style(RGBColor(235, 235, 235))
@@ -385,6 +404,15 @@ mod tests {
         assert_eq!(base64_decode("TQ==").unwrap(), b"M");
         assert!(base64_decode("T").is_err());
         assert!(base64_decode("T!==").is_err());
+    }
+
+    #[test]
+    fn duration_labels() {
+        assert_eq!(duration_label(0.05), "50 ns");
+        assert_eq!(duration_label(2.0), "2 µs");
+        assert_eq!(duration_label(1.5), "1.5 µs");
+        assert_eq!(duration_label(10_000.0), "10 ms");
+        assert_eq!(duration_label(1e6), "1 s");
     }
 
     #[test]

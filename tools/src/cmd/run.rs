@@ -161,13 +161,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             drops.len()
         );
         for d in drops.iter().take(50) {
-            eprintln!(
-                "  packet #{}: seq {}..={} ({} messages)",
-                d.index,
-                d.seq,
-                d.seq + u64::from(d.count).saturating_sub(1),
-                d.count
-            );
+            if d.count == 0 {
+                eprintln!("  packet #{}: heartbeat (next seq {})", d.index, d.seq);
+            } else {
+                eprintln!(
+                    "  packet #{}: seq {}..={} ({} messages)",
+                    d.index,
+                    d.seq,
+                    d.seq + u64::from(d.count) - 1,
+                    d.count
+                );
+            }
         }
     }
     if let Some(log) = res.books.first().and_then(|b| b.gap_log()) {

@@ -8,15 +8,17 @@ use book::{Books, FmtPrice, LevelInfo, Side};
 
 /// Every price level of every book: `symbol,side,price,shares,orders` (`orders` empty for L2 books).
 pub fn levels_csv(shards: &[&Books]) -> String {
-    let mut idx: Vec<(String, usize, u16)> = Vec::new();
+    // Sorted by symbol, then book index (= stock locate for ITCH, which is global, so the order does not depend on
+    // the shard count), then shard.
+    let mut idx: Vec<(String, u16, usize)> = Vec::new();
     for (si, b) in shards.iter().enumerate() {
         for i in b.book_indices().filter(|&i| i != 0) {
-            idx.push((b.symbol(i).as_str().to_owned(), si, i));
+            idx.push((b.symbol(i).as_str().to_owned(), i, si));
         }
     }
     idx.sort();
     let mut s = String::from("symbol,side,price,shares,orders\n");
-    for (sym, si, i) in idx {
+    for (sym, i, si) in idx {
         let books = shards[si];
         let l3 = books.snapshot(i, 0).l3;
         for side in [Side::Buy, Side::Sell] {

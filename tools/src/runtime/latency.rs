@@ -323,18 +323,18 @@ pub fn percentile_table<'a>(
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<22} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "{:<32} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "stage (µs)", "count", "p50", "p90", "p99", "p99.9", "p99.99", "max"
     );
     for (name, h) in rows {
         if h.is_empty() {
-            let _ = writeln!(s, "{name:<22} {:>12} {:>9}", 0, "-");
+            let _ = writeln!(s, "{name:<32} {:>12} {:>9}", 0, "-");
             continue;
         }
         let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
         let _ = writeln!(
             s,
-            "{name:<22} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            "{name:<32} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
             h.len(),
             us(0.5),
             us(0.9),

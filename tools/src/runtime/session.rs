@@ -159,6 +159,18 @@ impl SessionResult {
     }
 }
 
+/// Publish options with no broker (alerts as JSON lines) and the command-line defaults otherwise.
+pub fn no_broker() -> PublishArgs {
+    PublishArgs {
+        brokers: None,
+        topic_prefix: String::new(),
+        kafka_config: Vec::new(),
+        spool_dir: PathBuf::from("tickwatch-spool"),
+        flush_timeout: Duration::from_secs(30),
+        spool_fsync: publish::FsyncPolicy::default(),
+    }
+}
+
 /// Installs SIGINT/SIGTERM handlers that set `stop` (a second signal exits at once, status 130).
 pub fn install_signals(stop: &Arc<std::sync::atomic::AtomicBool>) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};

@@ -211,11 +211,25 @@ impl Backoff {
         }
     }
 
-    /// Producer-side wait (output ring full): like [`snooze`](Self::snooze) but never parks indefinitely — a
-    /// consumer does not notify producers, so a parking strategy sleeps for a short, bounded time instead.
+    /// Producer-side wait (output ring full): the consumer is the bottleneck, so waiting costs no latency that
+    /// matters. Busy-spin keeps spinning; the other strategies spin, yield a few times, then sleep 20 µs per step
+    /// instead of burning a core in `sched_yield` (consumers do not notify producers).
     #[inline]
     pub fn snooze_producer(&mut self) {
-        if let Snooze::Park(_) = self.snooze() {
+        self.step = self.step.saturating_add(1);
+        let (spins, yields) = match self.strategy {
+            WaitStrategy::BusySpin => {
+                std::hint::spin_loop();
+                return;
+            }
+            WaitStrategy::SpinThenYield { spins } => (spins, 50),
+            WaitStrategy::Park { spins, yields, .. } => (spins, yields),
+        };
+        if self.step <= spins {
+            std::hint::spin_loop();
+        } else if self.step <= spins.saturating_add(yields) {
+            std::thread::yield_now();
+        } else {
             std::thread::sleep(Duration::from_micros(20));
         }
     }
