@@ -354,8 +354,10 @@ pub struct CoordinatedBuyingConfig {
     pub anon_rate_multiple: f64,
     /// Anonymous variant: trailing baseline period (before the window).
     pub anon_baseline_window_ms: u64,
-    /// Anonymous variant: a symbol counts only with at least this many qualifying buys in the window (a floor that
-    /// keeps one stray order in an otherwise silent symbol from being "unusual" on its own).
+    /// Anonymous variant: a symbol counts only with at least this many qualifying buys in the window. A floor that
+    /// keeps chance from looking unusual: with a baseline of 0.2 qualifying buys per window, 3 in one window happen
+    /// by chance about once per 600 windows per symbol, so among ~50 such symbols three coincide within 3 s a few
+    /// times a day; at 4 it is about once in 10 000 windows and coincidences of three vanish.
     pub anon_min_orders_per_symbol: u32,
     /// MPIDs tracked at once (fixed table; further MPIDs are counted and ignored until slots free up).
     pub max_mpids: usize,
@@ -372,7 +374,7 @@ impl Default for CoordinatedBuyingConfig {
             anonymous: true,
             anon_rate_multiple: 10.0,
             anon_baseline_window_ms: 300_000,
-            anon_min_orders_per_symbol: 3,
+            anon_min_orders_per_symbol: 4,
             max_mpids: 1024,
         }
     }

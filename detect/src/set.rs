@@ -293,16 +293,16 @@ impl DetectorSet {
 
     /// Processes one event; alerts go to `out`.
     #[inline]
-    pub fn on_event(&mut self, ev: &BookEvent, out: &mut impl FnMut(&Alert)) {
+    pub fn on_event(&mut self, ev: &BookEvent, out: &mut (impl FnMut(&Alert) + ?Sized)) {
         self.on_event_with_features(ev, out, &mut |_| {});
     }
 
     /// Ends the input: evaluates the pending aggressive order, if any.
-    pub fn finish(&mut self, out: &mut impl FnMut(&Alert)) {
+    pub fn finish(&mut self, out: &mut (impl FnMut(&Alert) + ?Sized)) {
         self.finish_sweep(out);
     }
 
-    fn finish_sweep(&mut self, out: &mut impl FnMut(&Alert)) {
+    fn finish_sweep(&mut self, out: &mut (impl FnMut(&Alert) + ?Sized)) {
         let Some(p) = self.sweep.take() else { return };
         let Some(st) = self.syms[p.book as usize].as_mut() else {
             return;
@@ -338,8 +338,8 @@ impl DetectorSet {
     pub fn on_event_with_features(
         &mut self,
         ev: &BookEvent,
-        out: &mut impl FnMut(&Alert),
-        features_out: &mut impl FnMut(&FeatureSnapshot),
+        out: &mut (impl FnMut(&Alert) + ?Sized),
+        features_out: &mut (impl FnMut(&FeatureSnapshot) + ?Sized),
     ) {
         self.stats.events += 1;
         let (exec, new_order, withdrawal) =

@@ -291,6 +291,36 @@ fn layering_fraction_counts_whole_layer() {
     assert_eq!(s.of("layering").len(), 1);
 }
 
+#[test]
+fn layering_rearms_on_a_later_execution_before_cancels() {
+    // Layer, an opposite execution, another opposite execution 1.5 s later, then the cancels 0.3 s after the second:
+    // "within 1 s of that execution" holds for the second one.
+    let mut s = Sim::with(only("layering"));
+    let t = s.standard_book(L, "LAYR", T10);
+    let refs: Vec<u64> = (0..3)
+        .map(|i| {
+            s.add(
+                t + i * 100 * MS,
+                L,
+                Side::Sell,
+                10 * D + (2 + i as i64) * C,
+                300,
+            )
+        })
+        .collect();
+    s.aggress(t + 500 * MS, L, Side::Sell, 100, 9 * D);
+    s.aggress(t + 2_000 * MS, L, Side::Sell, 100, 9 * D);
+    for (i, r) in refs.iter().enumerate() {
+        s.delete(t + 2_300 * MS + i as u64 * 50 * MS, L, *r);
+    }
+    let a = s.of("layering");
+    assert_eq!(a.len(), 1, "{:#?}", s.alerts);
+    assert_eq!(
+        a[0].evidence.get("execution_ts_ns"),
+        Some(Value::U(t + 2_000 * MS))
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Quote stuffing
 // ---------------------------------------------------------------------------------------------------------------
@@ -549,6 +579,31 @@ fn marking_the_close_push_variant() {
         .is_empty());
 }
 
+#[test]
+fn marking_the_close_push_without_recent_trades_uses_last_price() {
+    // One trade at 10.00 at 15:40 (outside the 5-minute window), then a 1 000-share buy sweep to 10.06 at 15:59.
+    let mut s = Sim::with(only("marking_the_close"));
+    let t = s.standard_book(L, "MARK", hms(15, 40, 0));
+    s.aggress(t, L, Side::Sell, 100, 9 * D);
+    s.clear_side(hms(15, 58, 0), L, Side::Sell);
+    for k in 0..=5 {
+        s.add(hms(15, 58, 30), L, Side::Sell, 10 * D + C + k * C, 167);
+    }
+    s.aggress(hms(15, 59, 0), L, Side::Buy, 1_000, 20 * D);
+    s.finish();
+    let a = s.of("marking_the_close");
+    assert_eq!(a.len(), 1, "{:#?}", s.alerts);
+    assert_eq!(
+        a[0].evidence.get("reference"),
+        Some(Value::text(b"last_price"))
+    );
+    assert_eq!(
+        a[0].evidence.get("reference_price"),
+        Some(Value::Price(10 * D))
+    );
+    assert_eq!(a[0].evidence.get("vwap"), Some(Value::Price(0)));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Coordinated buying
 // ---------------------------------------------------------------------------------------------------------------
@@ -658,10 +713,10 @@ fn coordinated_buying_mpid_near_misses() {
 
 #[test]
 fn coordinated_buying_anonymous() {
-    // Quiet symbols (no qualifying buys in their baseline), then 3 small marketable buys each in three of them.
+    // Quiet symbols (no qualifying buys in their baseline), then 4 small marketable buys each in three of them.
     let (mut s, t) = coord_setup(4);
     for (k, loc) in [10u16, 11, 12].into_iter().enumerate() {
-        for j in 0..3u64 {
+        for j in 0..4u64 {
             let ts = t + k as u64 * 600 * MS + j * 100 * MS;
             s.aggress(ts, loc, Side::Buy, 100, 11 * D);
         }
@@ -675,10 +730,10 @@ fn coordinated_buying_anonymous() {
     );
     assert_eq!(a[0].evidence.get("symbols"), Some(Value::U(3)));
 
-    // Two buys per symbol only (below the per-symbol floor of 3).
+    // Three buys per symbol only (below the per-symbol floor of 4).
     let (mut s, t) = coord_setup(4);
     for (k, loc) in [10u16, 11, 12].into_iter().enumerate() {
-        for j in 0..2u64 {
+        for j in 0..3u64 {
             s.aggress(
                 t + k as u64 * 600 * MS + j * 100 * MS,
                 loc,

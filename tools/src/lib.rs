@@ -5,4 +5,5 @@
 //! parses and dispatches.
 
 pub mod cmd;
+pub mod gen;
 pub mod runtime;

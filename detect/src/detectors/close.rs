@@ -10,8 +10,9 @@
 //!   published: it is seen as the executions (`E`/`C`/`P`) it causes, which share one timestamp and one aggressor
 //!   side, so such a burst of executions is taken as one aggressive order of their total size (a *sweep*). The VWAP
 //!   is that of the symbol's executions in the 5 minutes before the sweep (excluding it; crosses excluded); the
-//!   deviation is measured at the sweep's last execution, i.e. as soon as the price has been pushed. At most one
-//!   push alert per symbol and side per session.
+//!   deviation is measured at the sweep's last execution, i.e. as soon as the price has been pushed. When nothing
+//!   traded in the VWAP window the VWAP is undefined and the last trade price before the sweep is the reference.
+//!   At most one push alert per symbol and side per session.
 //!
 //! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(2)(b) and (f) (orders "at or near a
 //! specific time … such as the closing" that affect the reference/closing price — "marking the close"), §1(3)(c)
@@ -20,8 +21,9 @@
 //!
 //! **Alert**: (a) completed by the cancel, (b) by the last execution of the sweep; `side` = the order's side;
 //! window = entry → completing event; evidence: `variant` (`"cancel"` / `"push"`),
-//! `order_size`, `median_order_size`, `size_multiple`, and `seconds_before_close` (a) or `vwap`, `last_price`,
-//! `deviation_bps`, `sweep_executions` (b), with the order events.
+//! `order_size`, `median_order_size`, `size_multiple`, and `seconds_before_close` (a) or `vwap`, `vwap_volume`,
+//! `reference` (`"vwap"` / `"last_price"`), `reference_price`, `price_before`, `last_price`, `deviation_bps`,
+//! `sweep_executions` (b), with the order events.
 //! **Score**: (a) geometric mean of size / threshold and window / time-left (capped 10); (b) geometric mean of size
 //! / threshold and deviation / min_deviation_bps (capped 10).
 
@@ -252,11 +254,17 @@ impl MarkingTheClose {
         if s.pushed[pi] || (sw.qty as f64) < self.cfg.size_multiple * sw.median as f64 {
             return;
         }
+        // The 5-minute VWAP; when nothing traded in those 5 minutes it is undefined and the last trade price before
+        // the aggressive order is the reference instead.
         let vwap = sw.vwap_before.vwap();
-        if vwap <= 0 {
+        let (reference, ref_kind): (Price, &[u8]) = if vwap > 0 {
+            (vwap, b"vwap")
+        } else if sw.price_before > 0 {
+            (sw.price_before, b"last_price")
+        } else {
             return;
-        }
-        let dev = (sw.last_price - vwap) as f64 * 1e4 / vwap as f64 * dir(sw.aggressor);
+        };
+        let dev = (sw.last_price - reference) as f64 * 1e4 / reference as f64 * dir(sw.aggressor);
         if dev < self.cfg.min_deviation_bps {
             return;
         }
@@ -283,6 +291,8 @@ impl MarkingTheClose {
             .figure("size_multiple", sw.qty as f64 / sw.median as f64)
             .price("vwap", vwap)
             .figure("vwap_volume", sw.vwap_before.volume)
+            .figure("reference", Value::text(ref_kind))
+            .price("reference_price", reference)
             .price("price_before", sw.price_before)
             .price("last_price", sw.last_price)
             .figure("deviation_bps", dev)

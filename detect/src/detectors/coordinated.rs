@@ -13,7 +13,7 @@
 //!   `min_symbols` distinct symbols, each of which is *unusual*: its count of qualifying buys in the trailing
 //!   `window_ms` is ≥ `anon_rate_multiple` [10] × its baseline (qualifying buys over the trailing
 //!   `anon_baseline_window_ms` [5 min] before the current 5-s bucket, scaled to the window length) and ≥
-//!   `anon_min_orders_per_symbol` [3]. The symbols must become unusual within `window_ms` of each other.
+//!   `anon_min_orders_per_symbol` [4]. The symbols must become unusual within `window_ms` of each other.
 //!
 //! After an alert, the symbols that contributed cannot contribute again until `window_ms` has passed (one alert per
 //! episode).

@@ -11,8 +11,9 @@
 //! The layer is chosen at the execution: among the group's qualifying orders, the placement window (anchored at each
 //! order) holding the most distinct price levels (then the most orders, then the latest) — *all* qualifying orders
 //! of the group in that window belong to the layer, so the cancelled fraction is measured against the whole layer,
-//! never against a convenient subset. Replacing a layer order (ITCH `U`) withdraws it and counts as cancelling its
-//! resting shares.
+//! never against a convenient subset. While none of an armed layer's orders has been cancelled yet, a later
+//! opposite execution re-arms it (the cancellation window then runs from that execution). Replacing a layer order
+//! (ITCH `U`) withdraws it and counts as cancelling its resting shares.
 //!
 //! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(6)(a)–(c) ("layering and spoofing":
 //! orders "submitted to multiple price levels on one side of the order book" and removed before execution, with a
@@ -421,10 +422,13 @@ impl Layering {
             }
         }
         for &g in &groups[..ng] {
-            if s.arms
+            // A layer already armed for this group keeps its execution once its cancels have started; before that,
+            // a later opposite execution re-arms it ("that execution" is then the latest one).
+            let existing = s
+                .arms
                 .iter()
-                .any(|a| a.active && a.side == side && a.mpid == g && ts <= a.deadline)
-            {
+                .position(|a| a.active && a.side == side && a.mpid == g && ts <= a.deadline);
+            if existing.is_some_and(|i| s.arms[i].cancelled > 0) {
                 continue;
             }
             let mut gn = 0;
@@ -469,7 +473,8 @@ impl Layering {
             if levels < self.cfg.min_levels {
                 continue;
             }
-            let Some(slot) = s.arms.iter().position(|a| !a.active || ts > a.deadline) else {
+            let free = || s.arms.iter().position(|a| !a.active || ts > a.deadline);
+            let Some(slot) = existing.or_else(free) else {
                 continue;
             };
             if s.arms[slot].active {

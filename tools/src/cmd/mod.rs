@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 pub mod book;
 pub mod drain;
 pub mod dump;
+pub mod eval;
+pub mod gen;
 pub mod replay;
 pub mod report;
 pub mod run;
@@ -40,6 +42,10 @@ pub enum Command {
     Run(run::Args),
     /// Send a capture's UDP payloads to an address (test driver for `run`); `--skip N` injects a gap.
     Send(send::Args),
+    /// Write a synthetic labelled ITCH 5.0 day (MoldUDP64 pcap or raw) with LABELS.jsonl / DECOYS.jsonl.
+    Gen(gen::Args),
+    /// Precision and recall of alerts (JSON lines) against gen's labels, per detector.
+    Eval(eval::Args),
     /// Percentile table, .hgrm files and a latency plot from HdrHistogram interval logs (`--hist-out`).
     Report(report::Args),
     /// Deliver the records left in a spool directory to Kafka, in order, without replaying anything.
@@ -57,6 +63,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dump(args) => dump::run(args),
         Command::Book(args) => book::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Gen(args) => gen::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Report(args) => report::run(args),
         Command::Run(args) => run::run(args),
         Command::Send(args) => send::run(args),
