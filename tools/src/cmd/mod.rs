@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod book;
+pub mod demo;
 pub mod drain;
 pub mod dump;
 pub mod eval;
@@ -36,6 +37,9 @@ pub enum Command {
     Dump(dump::Args),
     /// Replay a capture into the order books; print final books, integrity figures, BBO / level CSVs, ns/msg.
     Book(book::Args),
+    /// The main job on an embedded default: generate a labelled synthetic day, replay it through the full
+    /// pipeline, alerts to stdout, latency summary and detector precision/recall to stderr.
+    Demo(demo::Args),
     /// Replay captures through the full pipeline (books, detectors, alerts), at full speed or paced.
     Replay(replay::Args),
     /// The live daemon: receive a UDP feed (mio or io_uring), run the pipeline, publish alerts, serve metrics.
@@ -62,6 +66,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(args) => stats::run(args),
         Command::Dump(args) => dump::run(args),
         Command::Book(args) => book::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Gen(args) => gen::run(args),
         Command::Eval(args) => eval::run(args),

@@ -110,7 +110,7 @@ impl Default for RingSizes {
     fn default() -> Self {
         RingSizes {
             packets: 4096,
-            events: 65_536,
+            events: 8192,
             alerts: 4096,
         }
     }

@@ -40,6 +40,7 @@ pub struct FeedBook {
     rejected_feed: u64,
     raw_seq_base: u64,
     gaps: Option<GapLog>,
+    scratch: BookEvent,
 }
 
 /// Per-file capture-analysis statistics (one analyzer per file, as `tickwatch stats` runs one per file).
@@ -112,6 +113,7 @@ impl FeedBook {
             rejected_feed: 0,
             raw_seq_base: 0,
             gaps: (shard == 0).then(GapLog::default),
+            scratch: BookEvent::EMPTY,
         }
     }
 
@@ -181,6 +183,7 @@ impl BookStage for FeedBook {
             rejected_feed,
             raw_seq_base,
             gaps,
+            scratch,
             ..
         } = self;
         let mut messages = 0u64;
@@ -188,28 +191,28 @@ impl BookStage for FeedBook {
         let mut cb = |m: &MessageMeta<'_>, msg: FeedMessage<'_>| {
             let t_dec = clock.now();
             messages += 1;
-            let ev = match msg {
+            let applied = match msg {
                 FeedMessage::Itch(im) => {
                     let loc = im.stock_locate();
                     if shards > 1 && !((loc % shards) == shard || (loc == 0 && shard == 0)) {
                         return;
                     }
-                    books.apply_itch(&im, m.seq)
+                    books.apply_itch_into(&im, m.seq, scratch)
                 }
                 FeedMessage::Iex(xm) => {
                     if shard != 0 {
                         return;
                     }
-                    books.apply_iex(&xm, m.seq)
+                    books.apply_iex_into(&xm, m.seq, scratch)
                 }
-                _ => None,
+                _ => false,
             };
             let t_app = clock.now();
             rec.record_span(Metric::RxDecoded, rx, t_dec);
             rec.record_span(Metric::DecodedBook, t_dec, t_app);
-            if let Some(ev) = ev {
+            if applied {
                 events += 1;
-                out.emit(ev, m.msg_index, t_app);
+                out.emit(*scratch, m.msg_index, t_app);
             }
         };
         match input {
