@@ -11,12 +11,16 @@
 //! * `book/apply_predecoded`: the messages decoded into a `Vec` before timing; times `Books::apply_itch` alone;
 //! * `book/replay`: `book::replay::replay`, the `tickwatch book` path (`feed::analyze::Analyzer` with stats and
 //!   sequencing, then apply).
+//! * `book_cpu/decode_apply`, `book_cpu/apply_predecoded`: the same work timed in the benchmark thread's own CPU
+//!   time (`/proc/thread-self/schedstat`, ns), which stays meaningful when the 2-core machine is shared with other
+//!   jobs (wall time then includes time spent waiting for a core). Creating the `Books` is outside the timing.
 //!
 //! Run: `cargo bench -p benches --bench book`. Needs the shared data (`TICKWATCH_DATA`, default `../shared/data`);
 //! prints SKIPPED without it.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
+use std::time::{Duration, Instant};
 
 use book::{BookEvent, Books, FmtPrice, StoreConfig};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -70,7 +74,9 @@ fn sanity(bytes: &[u8]) {
             let loc: u16 = line.split(',').next().unwrap().parse().unwrap();
             let t = books.bbo(loc);
             let side = |l: Option<book::LevelInfo>| {
-                l.map_or((String::new(), 0), |l| (FmtPrice(l.price).to_string(), l.qty))
+                l.map_or((String::new(), 0), |l| {
+                    (FmtPrice(l.price).to_string(), l.qty)
+                })
             };
             let ((bp, bq), (ap, aq)) = (side(t.bid), side(t.ask));
             assert_eq!(
@@ -79,6 +85,39 @@ fn sanity(bytes: &[u8]) {
             );
         }
     }
+}
+
+/// CPU time consumed by the calling thread so far, in ns (`/proc/thread-self/schedstat`, first field), if readable.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs `work` on a fresh `Books` `iters` times; returns the thread CPU time of the `work` calls only (wall time if
+/// CPU time is unavailable).
+fn cpu_time(iters: u64, mut work: impl FnMut(&mut Books)) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let mut books = Books::new(StoreConfig::default());
+        let (t0, w0) = (thread_cpu_ns(), Instant::now());
+        work(&mut books);
+        total += match (t0, thread_cpu_ns()) {
+            (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
+            _ => w0.elapsed(),
+        };
+    }
+    total
+}
+
+fn apply_predecoded(decoded: &[itch::Message<'_>], books: &mut Books) -> u64 {
+    let mut acc = 0u64;
+    let mut ev = BookEvent::EMPTY;
+    for (i, m) in decoded.iter().enumerate() {
+        if books.apply_itch_into(m, i as u64 + 1, &mut ev) {
+            acc = fold(acc, &ev);
+        }
+    }
+    acc
 }
 
 fn bench(c: &mut Criterion) {
@@ -105,16 +144,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("apply_predecoded", |b| {
         b.iter_batched_ref(
             || Books::new(StoreConfig::default()),
-            |books| {
-                let mut acc = 0u64;
-                let mut ev = BookEvent::EMPTY;
-                for (i, m) in decoded.iter().enumerate() {
-                    if books.apply_itch_into(m, i as u64 + 1, &mut ev) {
-                        acc = fold(acc, &ev);
-                    }
-                }
-                black_box(acc)
-            },
+            |books| black_box(apply_predecoded(&decoded, books)),
             BatchSize::PerIteration,
         )
     });
@@ -123,11 +153,31 @@ fn bench(c: &mut Criterion) {
             || Books::new(StoreConfig::default()),
             |books| {
                 let mut acc = 0u64;
-                let s = book::replay::replay(&cap, Default::default(), books, |ev| acc = fold(acc, ev));
+                let s =
+                    book::replay::replay(&cap, Default::default(), books, |ev| acc = fold(acc, ev));
                 black_box((s.messages, acc))
             },
             BatchSize::PerIteration,
         )
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("book_cpu");
+    g.throughput(Throughput::Elements(KNOWN));
+    g.sample_size(20);
+    g.bench_function("decode_apply", |b| {
+        b.iter_custom(|iters| {
+            cpu_time(iters, |books| {
+                black_box(decode_apply(bytes, books));
+            })
+        })
+    });
+    g.bench_function("apply_predecoded", |b| {
+        b.iter_custom(|iters| {
+            cpu_time(iters, |books| {
+                black_box(apply_predecoded(&decoded, books));
+            })
+        })
     });
     g.finish();
 }

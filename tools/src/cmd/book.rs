@@ -13,8 +13,8 @@
 //!   0 shares. For IEX the `stock_locate` column is the book index assigned in order of first appearance.
 //! - `--levels-csv FILE`: `symbol,side,price,shares,orders` for every level of every book, sorted by symbol, side
 //!   (`B` before `S`) and price (ascending); `orders` is empty for L2 books.
-//! - `--stats`: decode+apply time (ns/msg over the replay loop; opening/inflating the file excluded), msgs/s, book
-//!   memory, and the transport figures.
+//! - `--stats`: decode+apply time (ns/msg over the replay loop, wall clock and this thread's CPU time; opening and
+//!   inflating the file excluded), msgs/s, book memory, and the transport figures.
 //!
 //! Exit status: 0 on success; 1 when `--symbol` names no book; 2 when the capture cannot be read.
 
@@ -72,11 +72,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut books = Books::new(StoreConfig::default());
     let mut sink = 0u64;
+    let cpu0 = thread_cpu_ns();
     let t0 = Instant::now();
     let sum = replay(&cap, filter, &mut books, |ev| {
         sink = sink.wrapping_add(u64::from(ev.level_qty))
     });
     let elapsed_ns = t0.elapsed().as_nanos() as u64;
+    let cpu_ns = match (cpu0, thread_cpu_ns()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
     std::hint::black_box(sink);
 
     let selected: Vec<u16> = match &args.symbol {
@@ -121,7 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "integrity": books.integrity(),
         });
         if args.stats {
-            doc["stats"] = stats_json(&books, &sum, elapsed_ns);
+            doc["stats"] = stats_json(&books, &sum, elapsed_ns, cpu_ns);
         }
         serde_json::to_writer(&mut out, &doc)?;
         writeln!(out)?;
@@ -160,7 +165,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             )?;
         }
         if args.stats {
-            out.write_all(stats_text(&books, &sum, elapsed_ns).as_bytes())?;
+            out.write_all(stats_text(&books, &sum, elapsed_ns, cpu_ns).as_bytes())?;
         }
     }
     out.flush()?;
@@ -271,6 +276,12 @@ fn ladder(snap: &BookSnapshot) -> String {
     s
 }
 
+/// CPU time consumed by the calling thread so far, in ns (`/proc/thread-self/schedstat`, first field), if readable.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
 fn ns_per_msg(sum: &ReplaySummary, elapsed_ns: u64) -> f64 {
     if sum.messages == 0 {
         0.0
@@ -279,10 +290,17 @@ fn ns_per_msg(sum: &ReplaySummary, elapsed_ns: u64) -> f64 {
     }
 }
 
-fn stats_json(books: &Books, sum: &ReplaySummary, elapsed_ns: u64) -> serde_json::Value {
+fn stats_json(
+    books: &Books,
+    sum: &ReplaySummary,
+    elapsed_ns: u64,
+    cpu_ns: Option<u64>,
+) -> serde_json::Value {
     serde_json::json!({
         "elapsed_ns": elapsed_ns,
         "ns_per_msg": ns_per_msg(sum, elapsed_ns),
+        "cpu_ns": cpu_ns,
+        "cpu_ns_per_msg": cpu_ns.map(|c| ns_per_msg(sum, c)),
         "msgs_per_sec": if elapsed_ns == 0 { 0.0 } else { sum.messages as f64 * 1e9 / elapsed_ns as f64 },
         "memory": books.memory(),
         "pending_l2_updates": books.pending_updates(),
@@ -290,7 +308,7 @@ fn stats_json(books: &Books, sum: &ReplaySummary, elapsed_ns: u64) -> serde_json
     })
 }
 
-fn stats_text(books: &Books, sum: &ReplaySummary, elapsed_ns: u64) -> String {
+fn stats_text(books: &Books, sum: &ReplaySummary, elapsed_ns: u64, cpu_ns: Option<u64>) -> String {
     let m = books.memory();
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let mut s = String::new();
@@ -306,6 +324,14 @@ fn stats_text(books: &Books, sum: &ReplaySummary, elapsed_ns: u64) -> String {
             sum.messages as f64 * 1e3 / elapsed_ns as f64
         }
     );
+    if let Some(c) = cpu_ns {
+        let _ = writeln!(
+            s,
+            "decode+apply CPU time (this thread): {:.3} ms = {:.1} ns/msg",
+            c as f64 / 1e6,
+            ns_per_msg(sum, c)
+        );
+    }
     let _ = writeln!(
         s,
         "memory: {:.1} MiB touched (orders {:.1} MiB: {} live, peak {}; reference index {:.1} MiB: {} pages in use, \
