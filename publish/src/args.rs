@@ -16,7 +16,7 @@ pub struct PublishArgs {
     #[arg(long, value_name = "HOST:PORT,...")]
     pub brokers: Option<String>,
 
-    /// Prefix of the topic names: <PREFIX>alerts, <PREFIX>snapshots, <PREFIX>features.
+    /// Prefix of the topic names: PREFIX + alerts, snapshots, features (e.g. tw. gives tw.alerts).
     #[arg(long, value_name = "PREFIX", default_value = "")]
     pub topic_prefix: String,
 
