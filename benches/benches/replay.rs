@@ -24,6 +24,8 @@ fn options(alerts: PathBuf) -> SessionOptions {
         config: Config::default(),
         detectors: None,
         alerts_out: Some(alerts),
+        snapshots_out: None,
+        features_out: None,
         publish: no_broker(),
         hist_out: None,
         stats: false,

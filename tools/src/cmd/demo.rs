@@ -98,6 +98,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         config,
         detectors: None,
         alerts_out: Some(alerts.clone()),
+        snapshots_out: None,
+        features_out: None,
         publish: no_broker(),
         hist_out: Some(hist.clone()),
         stats: false,

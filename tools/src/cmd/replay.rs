@@ -74,6 +74,18 @@ pub struct PipelineArgs {
     /// Alerts as JSON lines to FILE (`-` = stdout, the default when no broker is configured).
     #[arg(long, value_name = "FILE")]
     pub alerts_out: Option<PathBuf>,
+    /// Book snapshots (periodic and with each alert; see `[publish]` in the config) as JSON lines to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub snapshots_out: Option<PathBuf>,
+    /// Tumbling-window feature records (detector config `[features] tumbling_ms`) as JSON lines to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub features_out: Option<PathBuf>,
+    /// Periodic per-symbol snapshots every MS milliseconds of feed time (overrides the config; 0 = off).
+    #[arg(long, value_name = "MS")]
+    pub snapshot_interval_ms: Option<u64>,
+    /// Levels per side in snapshots (1..=10; overrides the config).
+    #[arg(long, value_name = "N")]
+    pub snapshot_depth: Option<u16>,
     /// Detector configuration (TOML) overriding the defaults.
     #[arg(long, value_name = "FILE")]
     pub detectors: Option<PathBuf>,
@@ -121,6 +133,12 @@ impl PipelineArgs {
         if let Some(n) = self.shards {
             cfg.book_shards = n;
         }
+        if let Some(ms) = self.snapshot_interval_ms {
+            cfg.publish.snapshot_interval_ms = ms;
+        }
+        if let Some(d) = self.snapshot_depth {
+            cfg.publish.snapshot_depth = d;
+        }
         cfg.cep.rules.extend(self.rules.iter().cloned());
         cfg.cep.models.extend(self.models.iter().cloned());
         if self.ref_data.is_some() {
@@ -151,6 +169,8 @@ impl PipelineArgs {
             config,
             detectors: self.detectors.clone(),
             alerts_out: self.alerts_out.clone(),
+            snapshots_out: self.snapshots_out.clone(),
+            features_out: self.features_out.clone(),
             publish: self.publish.clone(),
             hist_out: self.hist_out.clone(),
             stats: self.stats_out.is_some(),

@@ -749,7 +749,11 @@ where
             .store(rec.counters.messages, Ordering::Relaxed);
     }
     rec.finish();
-    sink.finish()
+    // Releasing the sink ends the downstream's input (or, fused, finishes the detect stage) before the book stage's
+    // late work, so a book stage waiting on the detect stage cannot deadlock.
+    let r = sink.finish();
+    book.after_downstream();
+    r
 }
 
 /// The receive thread of a layout where the book stage is fused with it.
@@ -790,6 +794,7 @@ where
     rec.finish();
     rx_rec.finish();
     let fin = sink.finish();
+    book.after_downstream();
     r.map_err(|e| format!("{e:#}"))?;
     fin
 }

@@ -21,8 +21,9 @@ use super::metrics::{MetricsServer, MetricsState};
 use super::pipeline::{run, PipelineConfig, RunEnd, Shared, Source};
 use super::pool::PacketPool;
 use super::reporter::{human, run_reporter, ReporterOptions, ReporterOutput};
+use super::ring::ring;
 use super::topology::{Config, FeedKind, Stage};
-use super::wiring::{Detect, FeedBook, PubItem};
+use super::wiring::{Detect, FeedBook, PubItem, SnapRequest, SnapshotOut};
 
 /// What a session needs besides the source.
 #[derive(Debug, Clone)]
@@ -34,6 +35,10 @@ pub struct SessionOptions {
 
     /// Alerts as JSON lines to this file (`-` or none: stdout, unless a broker is configured).
     pub alerts_out: Option<PathBuf>,
+    /// Book snapshots as JSON lines to this file.
+    pub snapshots_out: Option<PathBuf>,
+    /// Feature records as JSON lines to this file.
+    pub features_out: Option<PathBuf>,
     /// Publish options (Kafka).
     pub publish: PublishArgs,
     /// HdrHistogram interval log.
@@ -139,6 +144,28 @@ impl SessionResult {
             r.sum(Stage::Receive, |c| c.dropped_messages),
             r.sum(Stage::Receive, |c| c.truncated),
         );
+        let (snaps, snaps_dropped) = self
+            .books
+            .iter()
+            .map(FeedBook::snapshot_counts)
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        if snaps + snaps_dropped + self.detect.features_sent + self.detect.features_dropped > 0 {
+            let _ = writeln!(
+                s,
+                "published besides alerts: {snaps} snapshots ({snaps_dropped} dropped, {} requests dropped), {} \
+                 feature records ({} dropped)",
+                self.detect.requests_dropped,
+                self.detect.features_sent,
+                self.detect.features_dropped
+            );
+        }
+        let rejected: u64 = self.books.iter().map(FeedBook::rejected_feed).sum();
+        if rejected > 0 {
+            let _ = writeln!(
+                s,
+                "ignored: {rejected} datagrams of another feed than --feed"
+            );
+        }
         let _ = writeln!(
             s,
             "threads: {}; clock {}{}",
@@ -202,14 +229,32 @@ pub fn build_detect(detectors: Option<&Path>, cep: &CepConfig) -> anyhow::Result
 }
 
 fn build_sink(opts: &SessionOptions) -> anyhow::Result<Box<dyn Sink>> {
-    let jsonl = match &opts.alerts_out {
-        Some(p) if p.as_os_str() != "-" => Some(
-            JsonLinesSink::new()
-                .with_file(&[RecordKind::Alert], p)
-                .with_context(|| format!("opening {}", p.display()))?,
-        ),
-        Some(_) => Some(JsonLinesSink::new().with_stdout(&[RecordKind::Alert])),
-        None => None,
+    let broker = opts.publish.brokers.is_some();
+    let mut jsonl: Option<JsonLinesSink> = None;
+    let mut route =
+        |kind: RecordKind, path: Option<&PathBuf>, stdout_default: bool| -> anyhow::Result<()> {
+            let sink = jsonl.take().unwrap_or_default();
+            jsonl = Some(match path {
+                Some(p) if p.as_os_str() != "-" => sink
+                    .with_file(&[kind], p)
+                    .with_context(|| format!("opening {}", p.display()))?,
+                Some(_) => sink.with_stdout(&[kind]),
+                None if stdout_default => sink.with_stdout(&[kind]),
+                None => sink,
+            });
+            Ok(())
+        };
+    route(RecordKind::Alert, opts.alerts_out.as_ref(), !broker)?;
+    route(RecordKind::Snapshot, opts.snapshots_out.as_ref(), false)?;
+    route(RecordKind::Feature, opts.features_out.as_ref(), false)?;
+    let jsonl = if broker
+        && opts.alerts_out.is_none()
+        && opts.snapshots_out.is_none()
+        && opts.features_out.is_none()
+    {
+        None
+    } else {
+        jsonl
     };
     opts.publish
         .build_sink(jsonl)
@@ -240,15 +285,47 @@ pub fn run_session<S: Source>(
         drop_after: Duration::from_micros(cfg.live.drop_after_us),
     };
     let shards = u16::from(plan.shards);
-    let mut books: Vec<FeedBook> = (0..shards)
-        .map(|i| FeedBook::new(i, shards, opts.feed, opts.stats, opts.analyzer))
-        .collect();
     let mut detect = build_detect(opts.detectors.as_deref(), &cfg.cep)?;
-
     let mut stage = StageBuilder::<PubItem>::new()
         .flush_timeout(opts.publish.flush_timeout)
         .thread_name("tw-publish");
     let mut sender = stage.input("detect", cfg.rings.alerts);
+
+    // Snapshots and features only when something will receive them.
+    let broker = opts.publish.brokers.is_some();
+    let want_snapshots = broker || opts.snapshots_out.is_some();
+    let want_features =
+        (broker || opts.features_out.is_some()) && detect.set.config().features.tumbling_ms > 0;
+    let pc = cfg.publish;
+    let periodic_ns = pc.snapshot_interval_ms.saturating_mul(1_000_000);
+    let on_alert = want_snapshots && pc.snapshot_on_alert;
+    let mut request_txs = Vec::new();
+    let mut books: Vec<FeedBook> = Vec::with_capacity(usize::from(shards));
+    for i in 0..shards {
+        let mut b = FeedBook::new(i, shards, opts.feed, opts.stats, opts.analyzer);
+        if want_snapshots && (on_alert || periodic_ns > 0) {
+            let requests = on_alert.then(|| {
+                let (tx, rx) = ring::<SnapRequest>(1024, false);
+                request_txs.push(tx);
+                rx
+            });
+            let snd = stage.input(format!("book-{i}"), cfg.rings.alerts);
+            b = b.with_snapshots(SnapshotOut::new(
+                snd,
+                requests,
+                periodic_ns,
+                pc.snapshot_depth,
+                opts.live,
+            ));
+        }
+        books.push(b);
+    }
+    if on_alert {
+        detect = detect.with_snapshot_requests(request_txs);
+    }
+    if want_features {
+        detect = detect.with_features(stage.input("features", cfg.rings.alerts), opts.live);
+    }
     let handle = stage
         .spawn(build_sink(opts)?)
         .context("starting the publish thread")?;
@@ -296,7 +373,12 @@ pub fn run_session<S: Source>(
         |set| run_reporter(set, ropts, shared),
     );
     let wall = t0.elapsed();
+    // Every publish input must be closed before the publish thread can finish (also after a stage panicked).
     drop(sender);
+    detect.close_publish();
+    for b in &mut books {
+        b.close_publish();
+    }
     let publish = handle
         .join()
         .map_err(|_| anyhow::anyhow!("the publish thread panicked"))?;

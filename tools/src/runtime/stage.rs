@@ -69,6 +69,10 @@ pub trait BookStage: Send {
     /// End of input: flush anything pending (called once, after the last packet).
     fn finish(&mut self, _rec: &mut Recorder, _out: &mut impl Emit<Self::Event>) {}
 
+    /// Called once after the downstream stage has been released (its input ring closed; in fused layouts, after it
+    /// finished): the place to serve late requests from it and close side outputs.
+    fn after_downstream(&mut self) {}
+
     /// Called just before the recorder hands over an interval: copy slow-to-compute figures (sequencing) into `c`.
     fn report(&mut self, _c: &mut Counters) {}
 }

@@ -205,6 +205,29 @@ impl Default for LiveConfig {
     }
 }
 
+/// What besides alerts goes to the publish thread (records reach Kafka with `--brokers`, JSON lines with
+/// `--snapshots-out` / `--features-out`; without a destination nothing is produced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishConfig {
+    /// Levels per side in a book snapshot (1..=10).
+    pub snapshot_depth: u16,
+    /// Periodic per-symbol snapshots every this many ms of feed time (taken on the symbol's next event; 0 = off).
+    pub snapshot_interval_ms: u64,
+    /// A snapshot of the alerted symbol with every alert.
+    pub snapshot_on_alert: bool,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            snapshot_depth: 5,
+            snapshot_interval_ms: 0,
+            snapshot_on_alert: true,
+        }
+    }
+}
+
 /// The whole runtime configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -226,6 +249,8 @@ pub struct Config {
     pub live: LiveConfig,
     /// CEP rules, reference data and models (`--rules`, `--ref-data`, `--model` add to it).
     pub cep: detect::cep::CepConfig,
+    /// Snapshots published besides alerts.
+    pub publish: PublishConfig,
 }
 
 impl Default for Config {
@@ -239,6 +264,7 @@ impl Default for Config {
             threads: Vec::new(),
             live: LiveConfig::default(),
             cep: detect::cep::CepConfig::default(),
+            publish: PublishConfig::default(),
         }
     }
 }

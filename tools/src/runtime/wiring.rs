@@ -5,17 +5,22 @@
 
 use std::time::{Duration, Instant};
 
-use book::{BookEvent, Books, StoreConfig};
+use book::{BookEvent, BookSnapshot, Books, LevelInfo, StoreConfig, Symbol};
 use detect::cep::CepStage;
-use detect::{Alert, DetectorSet};
+use detect::{Alert, Detector, DetectorSet, FeatureSnapshot};
 use feed::analyze::{Analyzer, AnalyzerConfig, FeedMessage, MessageMeta};
 use feed::capture::{Capture, Format, RawMessages};
 use feed::stats::FeedStats;
-use publish::{EncodeError, Publishable, RecordKind, RecordSender};
+use publish::record::write_json;
+use publish::{
+    EncodeError, FeatureRecord, Level, Publishable, RecordKind, RecordSender, SnapshotReason,
+    SnapshotRecord, WindowKind,
+};
 
 use super::gaps::GapLog;
 use super::latency::{Counters, Metric, Recorder};
 use super::pipeline::{Deliver, Delivery, ReplayPacket, Shared, Source};
+use super::ring::{Rx, Tx};
 use super::stage::{AlertMsg, AlertOut, BookStage, DetectStage, Emit, Input, PacketMeta};
 use super::topology::FeedKind;
 
@@ -41,6 +46,7 @@ pub struct FeedBook {
     raw_seq_base: u64,
     gaps: Option<GapLog>,
     scratch: BookEvent,
+    snaps: Option<SnapshotOut>,
 }
 
 /// Per-file capture-analysis statistics (one analyzer per file, as `tickwatch stats` runs one per file).
@@ -114,7 +120,27 @@ impl FeedBook {
             raw_seq_base: 0,
             gaps: (shard == 0).then(GapLog::default),
             scratch: BookEvent::EMPTY,
+            snaps: None,
         }
+    }
+
+    /// Publishes depth snapshots from this shard: periodic ones and those requested after alerts.
+    pub fn with_snapshots(mut self, out: SnapshotOut) -> Self {
+        self.snaps = Some(out);
+        self
+    }
+
+    /// Stops publishing (drops this shard's publish input). Idempotent.
+    pub fn close_publish(&mut self) {
+        if let Some(sn) = self.snaps.as_mut() {
+            sn.sender = None;
+            sn.requests = None;
+        }
+    }
+
+    /// Snapshots published, and snapshots not published because the publish ring was full (live mode only).
+    pub fn snapshot_counts(&self) -> (u64, u64) {
+        self.snaps.as_ref().map_or((0, 0), |s| (s.sent, s.dropped))
     }
 
     /// The books.
@@ -184,8 +210,12 @@ impl BookStage for FeedBook {
             raw_seq_base,
             gaps,
             scratch,
+            snaps,
             ..
         } = self;
+        if let Some(sn) = snaps.as_mut() {
+            sn.serve_requests(books);
+        }
         let mut messages = 0u64;
         let mut events = 0u64;
         let mut cb = |m: &MessageMeta<'_>, msg: FeedMessage<'_>| {
@@ -213,6 +243,9 @@ impl BookStage for FeedBook {
             if applied {
                 events += 1;
                 out.emit(*scratch, m.msg_index, t_app);
+                if let Some(sn) = snaps.as_mut() {
+                    sn.on_event(books, scratch);
+                }
             }
         };
         match input {
@@ -309,6 +342,18 @@ impl BookStage for FeedBook {
         rec.counters.events += events;
     }
 
+    fn finish(&mut self, _rec: &mut Recorder, _out: &mut impl Emit<BookEvent>) {
+        if let Some(sn) = self.snaps.as_mut() {
+            sn.serve_requests(&self.books);
+        }
+    }
+
+    fn after_downstream(&mut self) {
+        if let Some(sn) = self.snaps.as_mut() {
+            sn.drain_and_close(&self.books);
+        }
+    }
+
     fn report(&mut self, c: &mut Counters) {
         let s = self.an.stats();
         c.gaps = s.gaps;
@@ -318,7 +363,8 @@ impl BookStage for FeedBook {
 }
 
 /// The detect stage: the built-in detectors and, with rules, the CEP engine (which reads the detectors' window
-/// features), fed in feed order.
+/// features), fed in feed order. Optionally asks the book shards for a depth snapshot of each alerted symbol, and
+/// publishes the detectors' tumbling-window feature records.
 #[derive(Debug)]
 pub struct Detect {
     /// The built-in detectors.
@@ -327,6 +373,15 @@ pub struct Detect {
     pub cep: Option<CepStage>,
     /// Events seen.
     pub events: u64,
+    snap_requests: Vec<Tx<SnapRequest>>,
+    features: Option<RecordSender<PubItem>>,
+    live: bool,
+    /// Snapshot requests not queued (a shard's request ring was full).
+    pub requests_dropped: u64,
+    /// Feature records published.
+    pub features_sent: u64,
+    /// Feature records dropped (live, publish ring full).
+    pub features_dropped: u64,
 }
 
 impl Detect {
@@ -336,7 +391,32 @@ impl Detect {
             set,
             cep,
             events: 0,
+            snap_requests: Vec::new(),
+            features: None,
+            live: false,
+            requests_dropped: 0,
+            features_sent: 0,
+            features_dropped: 0,
         }
+    }
+
+    /// After each alert, asks every book shard (through these rings) for a snapshot of the alerted symbol.
+    pub fn with_snapshot_requests(mut self, rings: Vec<Tx<SnapRequest>>) -> Self {
+        self.snap_requests = rings;
+        self
+    }
+
+    /// Closes the snapshot request rings and the feature publish input. Idempotent.
+    pub fn close_publish(&mut self) {
+        self.snap_requests.clear();
+        self.features = None;
+    }
+
+    /// Publishes the detectors' tumbling feature records (the detector config's `features.tumbling_ms`).
+    pub fn with_features(mut self, sender: RecordSender<PubItem>, live: bool) -> Self {
+        self.features = Some(sender);
+        self.live = live;
+        self
     }
 }
 
@@ -347,56 +427,387 @@ impl DetectStage for Detect {
     #[inline]
     fn on_event(&mut self, ev: &BookEvent, emit: &mut dyn FnMut(&Alert)) {
         self.events += 1;
-        self.set.on_event(ev, &mut |a: &Alert| emit(a));
-        if let Some(cep) = self.cep.as_mut() {
+        let Detect {
+            set,
+            cep,
+            snap_requests,
+            features,
+            live,
+            requests_dropped,
+            features_sent,
+            features_dropped,
+            ..
+        } = self;
+        let mut alert = |a: &Alert| {
+            emit(a);
+            for r in snap_requests.iter_mut() {
+                let req = SnapRequest {
+                    book: a.stock_locate,
+                    trigger: a.detector,
+                };
+                if r.try_push(req).is_err() {
+                    *requests_dropped += 1;
+                }
+            }
+        };
+        match features.as_mut() {
+            Some(sender) => {
+                set.on_event_with_features(ev, &mut alert, &mut |f: &FeatureSnapshot| {
+                    if send_item(sender, PubItem::Feature(*f), *live) {
+                        *features_sent += 1;
+                    } else {
+                        *features_dropped += 1;
+                    }
+                })
+            }
+            None => set.on_event(ev, &mut alert),
+        }
+        if let Some(cep) = cep.as_mut() {
             let snap = if cep.needs_features() {
-                self.set.features(ev.book)
+                set.features(ev.book)
             } else {
                 None
             };
-            cep.on_event(ev, snap.as_ref(), emit);
+            cep.on_event(ev, snap.as_ref(), &mut alert);
         }
     }
 
     fn finish(&mut self, emit: &mut dyn FnMut(&Alert)) {
-        self.set.finish(&mut |a: &Alert| emit(a));
-        if let Some(cep) = self.cep.as_mut() {
-            cep.finish(emit);
+        let Detect {
+            set,
+            cep,
+            snap_requests,
+            requests_dropped,
+            ..
+        } = self;
+        let mut alert = |a: &Alert| {
+            emit(a);
+            for r in snap_requests.iter_mut() {
+                let req = SnapRequest {
+                    book: a.stock_locate,
+                    trigger: a.detector,
+                };
+                if r.try_push(req).is_err() {
+                    *requests_dropped += 1;
+                }
+            }
+        };
+        set.finish(&mut alert);
+        if let Some(cep) = cep.as_mut() {
+            cep.finish(&mut alert);
+        }
+        // Closing the request rings tells the book shards no more requests will come.
+        self.close_publish();
+    }
+}
+
+/// Most levels per side a snapshot carries.
+pub const SNAPSHOT_DEPTH_MAX: usize = 10;
+
+/// A fixed-size depth snapshot of one book (no heap: travels through the publish ring as is; the publish thread
+/// turns it into a [`SnapshotRecord`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SnapItem {
+    book: u16,
+    symbol: Symbol,
+    ts_ns: u64,
+    seq: u64,
+    reason: SnapshotReason,
+    trigger: Option<Detector>,
+    depth: u16,
+    n_bids: u8,
+    n_asks: u8,
+    bids: [LevelInfo; SNAPSHOT_DEPTH_MAX],
+    asks: [LevelInfo; SNAPSHOT_DEPTH_MAX],
+}
+
+impl SnapItem {
+    fn from_snapshot(
+        s: &BookSnapshot,
+        depth: u16,
+        reason: SnapshotReason,
+        trigger: Option<Detector>,
+    ) -> Self {
+        let mut it = SnapItem {
+            book: s.book,
+            symbol: s.symbol,
+            ts_ns: s.ts_ns,
+            seq: s.seq,
+            reason,
+            trigger,
+            depth,
+            n_bids: 0,
+            n_asks: 0,
+            bids: [LevelInfo::default(); SNAPSHOT_DEPTH_MAX],
+            asks: [LevelInfo::default(); SNAPSHOT_DEPTH_MAX],
+        };
+        for (d, l) in it.bids.iter_mut().zip(&s.bids) {
+            *d = *l;
+            it.n_bids += 1;
+        }
+        for (d, l) in it.asks.iter_mut().zip(&s.asks) {
+            *d = *l;
+            it.n_asks += 1;
+        }
+        it
+    }
+
+    /// The published record.
+    pub fn record(&self) -> SnapshotRecord {
+        let lv = |l: &LevelInfo| Level {
+            price: l.price,
+            size: l.qty,
+            orders: l.orders,
+        };
+        SnapshotRecord {
+            symbol: self.symbol.as_str().to_string(),
+            stock_locate: self.book,
+            event_ts_ns: self.ts_ns,
+            seq: self.seq,
+            reason: self.reason,
+            trigger: self.trigger.map(|d| d.name().to_string()),
+            depth: self.depth,
+            bids: self.bids[..usize::from(self.n_bids)]
+                .iter()
+                .map(lv)
+                .collect(),
+            asks: self.asks[..usize::from(self.n_asks)]
+                .iter()
+                .map(lv)
+                .collect(),
+        }
+    }
+}
+
+/// A request from the detect thread: snapshot `book` because `trigger` fired on it.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapRequest {
+    /// Book index (stock locate).
+    pub book: u16,
+    /// The detector that fired.
+    pub trigger: Detector,
+}
+
+/// The snapshot output of one book shard: periodic per-symbol snapshots (every `interval` of feed time, on the
+/// symbol's next event — deterministic), and snapshots requested by the detect thread after each alert (taken when
+/// the shard serves the request, i.e. after the events already queued ahead of it; the record's `event_ts_ns` and
+/// `seq` say which book state it shows). Replay waits for room in the publish ring; live mode counts and drops.
+#[derive(Debug)]
+pub struct SnapshotOut {
+    sender: Option<RecordSender<PubItem>>,
+    requests: Option<Rx<SnapRequest>>,
+    interval_ns: u64,
+    depth: u16,
+    next_due: Vec<u64>,
+    scratch: BookSnapshot,
+    live: bool,
+    /// Snapshots published.
+    pub sent: u64,
+    /// Snapshots dropped (live, publish ring full).
+    pub dropped: u64,
+}
+
+impl SnapshotOut {
+    /// Periodic snapshots every `interval_ns` of feed time (0 = none), alert snapshots from `requests`, `depth`
+    /// levels per side (at most [`SNAPSHOT_DEPTH_MAX`]).
+    pub fn new(
+        sender: RecordSender<PubItem>,
+        requests: Option<Rx<SnapRequest>>,
+        interval_ns: u64,
+        depth: u16,
+        live: bool,
+    ) -> Self {
+        let depth = depth.clamp(1, SNAPSHOT_DEPTH_MAX as u16);
+        let mut scratch = BookSnapshot::default();
+        scratch.bids.reserve(usize::from(depth));
+        scratch.asks.reserve(usize::from(depth));
+        SnapshotOut {
+            sender: Some(sender),
+            requests,
+            interval_ns,
+            depth,
+            next_due: if interval_ns > 0 {
+                vec![0; 1 << 16]
+            } else {
+                Vec::new()
+            },
+            scratch,
+            live,
+            sent: 0,
+            dropped: 0,
+        }
+    }
+
+    #[inline]
+    fn on_event(&mut self, books: &Books, ev: &BookEvent) {
+        if self.interval_ns == 0 || ev.book == 0 {
+            return;
+        }
+        let due = &mut self.next_due[usize::from(ev.book)];
+        if *due == 0 {
+            *due = ev.ts_ns.saturating_add(self.interval_ns);
+        } else if ev.ts_ns >= *due {
+            *due = ev.ts_ns.saturating_add(self.interval_ns);
+            self.publish(books, ev.book, SnapshotReason::Periodic, None);
+        }
+    }
+
+    fn serve_requests(&mut self, books: &Books) {
+        let Some(mut rx) = self.requests.take() else {
+            return;
+        };
+        while let Some(r) = rx.try_pop() {
+            if usize::from(r.book) < books.book_count() && !books.symbol(r.book).as_str().is_empty()
+            {
+                self.publish(books, r.book, SnapshotReason::Alert, Some(r.trigger));
+            }
+        }
+        self.requests = Some(rx);
+    }
+
+    /// Serves the requests still coming until the detect stage has finished (its request rings are closed), then
+    /// closes the publish input.
+    fn drain_and_close(&mut self, books: &Books) {
+        // The detect stage closes the request rings when it finishes; the deadline only guards against a detect
+        // thread that died without closing them.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while self.requests.as_ref().is_some_and(|rx| !rx.is_finished())
+            && std::time::Instant::now() < deadline
+        {
+            self.serve_requests(books);
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        self.serve_requests(books);
+        self.sender = None;
+    }
+
+    fn publish(
+        &mut self,
+        books: &Books,
+        book: u16,
+        reason: SnapshotReason,
+        trigger: Option<Detector>,
+    ) {
+        let Some(sender) = self.sender.as_mut() else {
+            return;
+        };
+        books.snapshot_into(book, usize::from(self.depth), &mut self.scratch);
+        let item = PubItem::Snapshot(SnapItem::from_snapshot(
+            &self.scratch,
+            self.depth,
+            reason,
+            trigger,
+        ));
+        if send_item(sender, item, self.live) {
+            self.sent += 1;
+        } else {
+            self.dropped += 1;
+        }
+    }
+}
+
+/// Hands an item to the publish thread: replay waits for room (lossless); live mode gives up when the ring is full
+/// (returns false: the caller counts it).
+fn send_item(sender: &mut RecordSender<PubItem>, item: PubItem, live: bool) -> bool {
+    let mut item = item;
+    let mut waits = 0u32;
+    loop {
+        match sender.try_send(item) {
+            Ok(()) => return true,
+            Err(back) => {
+                if live || sender.is_abandoned() {
+                    return false;
+                }
+                item = back.into_inner();
+                waits += 1;
+                if waits < 100 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
         }
     }
 }
 
 /// What the runtime hands to the publish thread.
+// Items travel by value through preallocated rings; boxing the large variant would allocate per item.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy)]
 pub enum PubItem {
     /// An alert (with its end-to-end latency in live mode).
     Alert(AlertMsg<Alert>),
+    /// A depth snapshot.
+    Snapshot(SnapItem),
+    /// Window features of one symbol.
+    Feature(FeatureSnapshot),
+}
+
+/// The published feature record of a detect-stage feature snapshot.
+pub fn feature_record(f: &FeatureSnapshot) -> FeatureRecord {
+    let c = f.counts;
+    let some = |cond: bool, v: f64| cond.then_some(v);
+    FeatureRecord {
+        symbol: f.symbol.as_str().to_string(),
+        stock_locate: f.stock_locate,
+        event_ts_ns: f.window_end_ns,
+        window: if f.kind == "tumbling" {
+            WindowKind::Tumbling
+        } else {
+            WindowKind::Sliding
+        },
+        window_start_ns: f.window_start_ns,
+        window_end_ns: f.window_end_ns,
+        messages: u64::from(c.messages),
+        msg_rate: f.message_rate_per_s,
+        adds: u64::from(c.adds),
+        cancels: u64::from(c.cancels) + u64::from(c.deletes),
+        executions: u64::from(c.executions),
+        volume: c.volume,
+        notional: c.notional as f64 / book::PRICE_SCALE as f64,
+        vwap: some(c.volume > 0, f.vwap as f64 / book::PRICE_SCALE as f64),
+        order_to_trade: some(c.executions > 0, f.order_to_trade),
+        cancel_rate: some(c.adds > 0, f.cancel_rate),
+        median_order_size: some(f.median_order_size > 0, f64::from(f.median_order_size)),
+        move_bps: some(c.executions >= 2, f.move_bps),
+    }
 }
 
 impl Publishable for PubItem {
     fn kind(&self) -> RecordKind {
         match self {
             PubItem::Alert(_) => RecordKind::Alert,
+            PubItem::Snapshot(_) => RecordKind::Snapshot,
+            PubItem::Feature(_) => RecordKind::Feature,
         }
     }
 
     fn feed_ts_ns(&self) -> u64 {
         match self {
             PubItem::Alert(a) => a.alert.event_ts_ns,
+            PubItem::Snapshot(s) => s.ts_ns,
+            PubItem::Feature(f) => f.window_end_ns,
         }
     }
 
     fn write_key(&self, key: &mut Vec<u8>) {
-        match self {
-            PubItem::Alert(a) => key.extend_from_slice(a.alert.symbol.as_str().as_bytes()),
-        }
+        let sym = match self {
+            PubItem::Alert(a) => a.alert.symbol,
+            PubItem::Snapshot(s) => s.symbol,
+            PubItem::Feature(f) => f.symbol,
+        };
+        key.extend_from_slice(sym.as_str().as_bytes());
     }
 
     fn write_payload(&self, payload: &mut Vec<u8>) -> Result<(), EncodeError> {
         match self {
-            PubItem::Alert(a) => a.alert.write_json(payload, a.latency_ns),
+            PubItem::Alert(a) => {
+                a.alert.write_json(payload, a.latency_ns);
+                Ok(())
+            }
+            PubItem::Snapshot(s) => write_json(&s.record(), payload),
+            PubItem::Feature(f) => write_json(&feature_record(f), payload),
         }
-        Ok(())
     }
 }
 
@@ -405,6 +816,8 @@ impl AlertOut<Alert> for RecordSender<PubItem> {
     fn try_send(&mut self, msg: AlertMsg<Alert>) -> Result<(), AlertMsg<Alert>> {
         RecordSender::try_send(self, PubItem::Alert(msg)).map_err(|b| match b.into_inner() {
             PubItem::Alert(m) => m,
+            // Only alerts are sent through this impl.
+            _ => unreachable!("an alert was sent"),
         })
     }
 
