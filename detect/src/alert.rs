@@ -30,19 +30,19 @@ use crate::json;
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DetectorKind {
-    /// Spoofing (EU 2016/522 Annex II §1(6)(a)–(c); FINRA 5210 .03; CME Rule 575.A).
+    /// Spoofing (MAR Annex I A(e), EU 2016/522 Annex II; FINRA 5210 .03; CME Rule 575.A).
     Spoofing = 0,
-    /// Layering (EU 2016/522 Annex II §1(6)(a)–(c); FINRA 5210 .03; CME Rule 575.A).
+    /// Layering (MAR Annex I A(e), EU 2016/522 Annex II; FINRA 5210 .03(a); CME Rule 575.A–B).
     Layering = 1,
-    /// Quote stuffing (EU 2016/522 Annex II §1(5)(b),(f); CME Rule 575.C, .D).
+    /// Quote stuffing (MAR Annex I A(e), EU 2016/522 Annex II; CME Rule 575.C–D).
     QuoteStuffing = 2,
-    /// Momentum ignition (EU 2016/522 Annex II §1(4)(e), §1(6)(e)).
+    /// Momentum ignition (MAR Annex I A(d), EU 2016/522 Annex II; CME Rule 575.D).
     MomentumIgnition = 3,
-    /// Marking the close (EU 2016/522 Annex II §1(2)(b),(f); FINRA 5210 .03 framing).
+    /// Marking the close (MAR Annex I A(f), EU 2016/522 Annex II; CME Rule 575.B).
     MarkingTheClose = 4,
-    /// Coordinated cross-symbol buying (EU 2016/522 Annex II §1(1)(a),(g), §2(a)).
+    /// Coordinated cross-symbol buying (MAR Annex I A(a), EU 2016/522 Annex II Section 1 para 1(a)(i)).
     CoordinatedBuying = 5,
-    /// Excessive order-to-trade ratio (EU 2016/522 Annex II §1(5)(a); MiFID II RTS 9 OTR; CME Rule 575.D).
+    /// Excessive order-to-trade ratio (EU 2016/522 Annex II; MiFID II Art. 48(6) / RTS 9; CME Rule 575.D).
     OrderToTrade = 6,
 }
 

@@ -1,54 +1,57 @@
-//! End to end: `gen` output → decode → books → detectors → `eval` against the labels.
+//! End to end through the binary: `tickwatch gen` → `tickwatch replay --alerts-out` → `tickwatch eval`.
 //!
-//! The default test runs one small day (seed from `TW_GEN_SEED`, default 11) and requires every detector to reach
-//! precision and recall ≥ 0.95 with no decoy hit. The 10-seed acceptance table of detect/README.md is produced by
-//! `detect/scripts/eval_seeds.sh` with the release binary.
+//! - One generated day (seed from `TW_GEN_SEED`, default 11; `TW_GEN_MESSAGES` background messages, default 1 M)
+//!   must give every detector precision and recall ≥ 0.95 and no decoy hit.
+//! - Two replays of the same capture give byte-identical alerts, equal to the in-process path
+//!   (`tools::gen::check`), and two `gen` runs with the same flags give byte-identical captures and labels.
+//!
+//! The 10-seed table of detect/README.md comes from `detect/scripts/eval_seeds.sh` (release binary).
 
 use std::path::Path;
+use std::process::Command;
 
 use detect::DetectConfig;
-use tools::cmd::eval::{evaluate, read_alerts, read_truth, table};
 use tools::gen::check::detect_capture;
-use tools::gen::{generate_to_file, write_labels, Format, GenConfig};
 
-fn run_seed(
-    dir: &Path,
-    seed: u64,
-    messages: u64,
-    format: Format,
-) -> (
-    String,
-    std::collections::BTreeMap<String, tools::cmd::eval::Score>,
-) {
-    let cfg = GenConfig {
-        seed,
-        messages,
-        ..GenConfig::default()
-    };
-    let cap = dir.join(if format == Format::Pcap {
-        "day.pcap"
-    } else {
-        "day.itch"
-    });
-    let summary = generate_to_file(&cfg, &cap, format).unwrap();
-    let labels = dir.join("LABELS.jsonl");
-    let decoys = dir.join("DECOYS.jsonl");
-    write_labels(&labels, &summary.labels).unwrap();
-    write_labels(&decoys, &summary.decoys).unwrap();
-    let run = detect_capture(&cap, &DetectConfig::default()).unwrap();
-    let alerts = dir.join("alerts.jsonl");
-    std::fs::write(&alerts, &run.alerts_jsonl).unwrap();
-    let scores = evaluate(
-        &read_alerts(&alerts).unwrap(),
-        &read_truth(&labels).unwrap(),
-        &read_truth(&decoys).unwrap(),
-        1_000_000_000,
+fn tw(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_tickwatch"))
+        .args(args)
+        .output()
+        .expect("run tickwatch");
+    if !out.status.success() && out.status.code() != Some(1) {
+        panic!(
+            "tickwatch {args:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+fn gen(dir: &Path, seed: u64, messages: u64, name: &str) {
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let out = tw(&[
+        "gen",
+        "--seed",
+        &seed.to_string(),
+        "--messages",
+        &messages.to_string(),
+        "--out",
+        &p(name),
+        "--labels",
+        &p(&format!("{name}.labels.jsonl")),
+        "--decoys-out",
+        &p(&format!("{name}.decoys.jsonl")),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    (table(&scores), scores)
 }
 
 #[test]
-fn gen_day_is_detected_with_high_precision_and_recall() {
+fn gen_replay_eval_meets_the_bar() {
     let seed: u64 = std::env::var("TW_GEN_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -58,29 +61,117 @@ fn gen_day_is_detected_with_high_precision_and_recall() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().unwrap();
-    let (text, scores) = run_seed(dir.path(), seed, messages, Format::Pcap);
-    eprintln!("seed {seed}, {messages} messages:\n{text}");
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    gen(dir.path(), seed, messages, "day.pcap");
+
+    let replay = tw(&["replay", &p("day.pcap"), "--alerts-out", &p("alerts.jsonl")]);
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let eval = tw(&[
+        "eval",
+        "--alerts",
+        &p("alerts.jsonl"),
+        "--labels",
+        &p("day.pcap.labels.jsonl"),
+        "--decoys",
+        &p("day.pcap.decoys.jsonl"),
+        "--json-out",
+        &p("eval.json"),
+        "--min-precision",
+        "0.95",
+        "--min-recall",
+        "0.95",
+        "--no-decoy-hits",
+    ]);
+    let table = String::from_utf8_lossy(&eval.stdout).to_string();
+    eprintln!(
+        "seed {seed}, {messages} messages:\n{table}{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
     if let Ok(keep) = std::env::var("TW_GEN_KEEP") {
-        for f in ["alerts.jsonl", "LABELS.jsonl", "DECOYS.jsonl", "day.pcap"] {
+        for f in [
+            "alerts.jsonl",
+            "day.pcap.labels.jsonl",
+            "day.pcap.decoys.jsonl",
+            "day.pcap",
+            "eval.json",
+        ] {
             let _ = std::fs::copy(dir.path().join(f), Path::new(&keep).join(f));
         }
     }
-    for (k, s) in &scores {
-        if k == "all" {
-            continue;
-        }
-        assert!(s.labels > 0, "{k}: no labels generated");
+    assert!(
+        eval.status.success(),
+        "below the bar or decoy hit:\n{table}"
+    );
+    let scores: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p("eval.json")).unwrap()).unwrap();
+    for d in [
+        "spoofing",
+        "layering",
+        "quote_stuffing",
+        "momentum_ignition",
+        "marking_the_close",
+        "coordinated_buying",
+        "order_to_trade",
+    ] {
         assert!(
-            s.precision.unwrap_or(0.0) >= 0.95,
-            "{k}: precision {:?}\n{text}",
-            s.precision
+            scores[d]["labels"].as_u64().unwrap_or(0) > 0,
+            "{d}: no labels\n{table}"
         );
-        assert!(
-            s.recall.unwrap_or(0.0) >= 0.95,
-            "{k}: recall {:?}\n{text}",
-            s.recall
-        );
-        assert_eq!(s.decoy_hits, 0, "{k}: decoy hits\n{text}");
     }
-    assert_eq!(scores.len(), 8, "7 detectors + all\n{text}");
+
+    // Determinism: a second replay, and the in-process path, give the same bytes.
+    let again = tw(&[
+        "replay",
+        &p("day.pcap"),
+        "--alerts-out",
+        &p("alerts2.jsonl"),
+    ]);
+    assert!(again.status.success());
+    let a1 = std::fs::read(p("alerts.jsonl")).unwrap();
+    assert_eq!(
+        a1,
+        std::fs::read(p("alerts2.jsonl")).unwrap(),
+        "two replays differ"
+    );
+    let inproc = detect_capture(Path::new(&p("day.pcap")), &DetectConfig::default()).unwrap();
+    assert_eq!(
+        a1, inproc.alerts_jsonl,
+        "replay and in-process detection differ"
+    );
+}
+
+#[test]
+fn gen_is_deterministic_per_seed_and_raw_matches_pcap() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f);
+    gen(dir.path(), 5, 150_000, "a.pcap");
+    gen(dir.path(), 5, 150_000, "b.pcap");
+    gen(dir.path(), 5, 150_000, "c.itch");
+    gen(dir.path(), 6, 150_000, "d.pcap");
+    let read = |f: &str| std::fs::read(p(f)).unwrap();
+    assert_eq!(
+        read("a.pcap"),
+        read("b.pcap"),
+        "same seed, different capture"
+    );
+    assert_eq!(read("a.pcap.labels.jsonl"), read("b.pcap.labels.jsonl"));
+    assert_eq!(read("a.pcap.decoys.jsonl"), read("b.pcap.decoys.jsonl"));
+    assert_ne!(
+        read("a.pcap"),
+        read("d.pcap"),
+        "different seeds, same capture"
+    );
+    // The raw file carries the same messages: same labels, and the same alerts.
+    assert_eq!(read("a.pcap.labels.jsonl"), read("c.itch.labels.jsonl"));
+    let cfg = DetectConfig::default();
+    let from_pcap = detect_capture(&p("a.pcap"), &cfg).unwrap();
+    let from_raw = detect_capture(&p("c.itch"), &cfg).unwrap();
+    assert_eq!(from_pcap.replay.messages, from_raw.replay.messages);
+    // Sequence numbers differ in meaning (MoldUDP64 vs ordinal) but here both count messages from 1.
+    assert_eq!(from_pcap.alerts_jsonl, from_raw.alerts_jsonl);
+    assert!(from_pcap.replay.messages > 100_000);
 }

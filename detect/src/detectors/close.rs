@@ -14,10 +14,11 @@
 //!   traded in the VWAP window the VWAP is undefined and the last trade price before the sweep is the reference.
 //!   At most one push alert per symbol and side per session.
 //!
-//! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(2)(b) and (f) (orders "at or near a
-//! specific time … such as the closing" that affect the reference/closing price — "marking the close"), §1(3)(c)
-//! (orders placed and withdrawn before execution); FINRA Rule 5210 Supplementary Material .03 and FINRA Regulatory
-//! Notice 17-22 / SEC marking-the-close cases (trades near the close to influence the closing price).
+//! Public definitions encoded: MAR Annex I A indicator (f) — orders or transactions around the time reference or
+//! closing prices are calculated that change those prices — as specified by EU Delegated Regulation 2016/522
+//! Annex II Section 1 (the practice "usually known as marking the close", and orders entered and withdrawn before
+//! the reference time); FINRA Rule 5210 (publication of transactions and quotations; .03 disruptive quoting) and
+//! CME Rule 575.B (messages intended to mislead).
 //!
 //! **Alert**: (a) completed by the cancel, (b) by the last execution of the sweep; `side` = the order's side;
 //! window = entry → completing event; evidence: `variant` (`"cancel"` / `"push"`),

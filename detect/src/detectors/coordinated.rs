@@ -15,13 +15,14 @@
 //!   `anon_baseline_window_ms` [5 min] before the current 5-s bucket, scaled to the window length) and ≥
 //!   `anon_min_orders_per_symbol` [4]. The symbols must become unusual within `window_ms` of each other.
 //!
-//! After an alert, the symbols that contributed cannot contribute again until `window_ms` has passed (one alert per
-//! episode).
+//! One alert per episode: after an alert, that MPID (or, for the anonymous variant, any set of symbols) stays quiet
+//! for `window_ms`, and the symbols that contributed cannot contribute again within that time.
 //!
-//! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(1)(a) and (g) (orders/transactions by
-//! one person or persons acting in collaboration that represent a significant proportion of activity / are
-//! concentrated in a short period), §2(a) (orders disseminating misleading signals on related instruments), and
-//! the cross-product manipulation indicators of §1(7); FINRA Rule 5210 Supplementary Material .03 framing.
+//! Public definitions encoded: MAR Annex I A indicator (a) as specified by EU Delegated Regulation 2016/522 Annex II
+//! Section 1 paragraph 1(a)(i) — "unusual concentration of transactions and/or orders to trade, whether generally,
+//! or by only one person using one or different accounts, or by a limited number of persons" — and (ii), orders
+//! with no other apparent justification than to increase the price; MAR Article 12(1)(a) (orders giving false or
+//! misleading signals as to demand), here across related instruments.
 //!
 //! **Alert**: completed by the order that brings the count of symbols to the minimum; `symbol` = that order's
 //! symbol (the others are in the evidence); `side` buy; window = earliest contributing order → completing order;
@@ -48,6 +49,8 @@ const PROBE: usize = 16;
 struct MpidSlot {
     key: u32,
     last_ts: u64,
+    /// No new alert for this MPID before this time (one alert per episode).
+    quiet_until: u64,
     ring: [EvidenceOrder; MPID_RING],
     head: usize,
     len: usize,
@@ -88,6 +91,10 @@ pub(crate) struct CoordinatedBuying {
     hot: [Option<Hot>; HOT],
     /// Symbols that contributed to an anonymous alert, and until when they may not contribute again.
     used: [(u16, u64); HOT],
+    /// The latest `until` in `used` (no scan needed after it).
+    used_until_max: u64,
+    /// No new anonymous alert before this time (one alert per episode).
+    anon_quiet_until: u64,
     /// Qualifying attributed orders ignored because the MPID table was full.
     pub(crate) dropped_mpid: u64,
     /// Unusual symbols ignored because the hot list was full.
@@ -115,6 +122,7 @@ impl CoordinatedBuying {
         let empty = MpidSlot {
             key: 0,
             last_ts: 0,
+            quiet_until: 0,
             ring: [EMPTY_EO; MPID_RING],
             head: 0,
             len: 0,
@@ -126,6 +134,8 @@ impl CoordinatedBuying {
             mask: if cfg.by_mpid { cap - 1 } else { 0 },
             hot: [None; HOT],
             used: [(0, 0); HOT],
+            used_until_max: 0,
+            anon_quiet_until: 0,
             dropped_mpid: 0,
             dropped_hot: 0,
         }
@@ -180,6 +190,7 @@ impl CoordinatedBuying {
                 slot.key = key;
                 slot.len = 0;
                 slot.head = 0;
+                slot.quiet_until = 0;
                 i
             }
             (None, None) => {
@@ -211,7 +222,7 @@ impl CoordinatedBuying {
                 nb += 1;
             }
         }
-        if nb < self.cfg.min_symbols {
+        if nb < self.cfg.min_symbols || ts < slot.quiet_until {
             return;
         }
         let first = slot.ring[slot.head];
@@ -239,6 +250,7 @@ impl CoordinatedBuying {
             a.evidence.order(e);
         }
         slot.len = 0;
+        slot.quiet_until = ts + self.window_ns;
         out(&a);
     }
 
@@ -255,21 +267,24 @@ impl CoordinatedBuying {
         let base_span = s.base.window_ns() - s.base.bucket_width_ns();
         let baseline = s.base.total_before_newest() as f64 * s.win.window_ns() as f64
             / base_span.max(1) as f64;
-        let used = self
-            .used
-            .iter()
-            .any(|&(b, until)| until > ts && b == o.book);
         let unusual = count >= self.cfg.anon_min_orders_per_symbol
-            && count as f64 >= self.cfg.anon_rate_multiple * baseline
-            && !used;
+            && count as f64 >= self.cfg.anon_rate_multiple * baseline;
+        if !unusual {
+            return;
+        }
+        if ts < self.used_until_max
+            && self
+                .used
+                .iter()
+                .any(|&(b, until)| until > ts && b == o.book)
+        {
+            return;
+        }
         let oldest = ts.saturating_sub(self.window_ns);
         for h in self.hot.iter_mut() {
             if h.is_some_and(|h| h.hot_ts < oldest) {
                 *h = None;
             }
-        }
-        if !unusual {
-            return;
         }
         let mut e = *o;
         e.role = "buy_order";
@@ -290,7 +305,7 @@ impl CoordinatedBuying {
             return;
         }
         let n = self.hot.iter().flatten().count();
-        if n < self.cfg.min_symbols {
+        if n < self.cfg.min_symbols || ts < self.anon_quiet_until {
             return;
         }
         let start = self
@@ -325,6 +340,8 @@ impl CoordinatedBuying {
             .figure("baseline_per_window", baseline)
             .figure("span_ns", ts - start);
         let until = ts + self.window_ns;
+        self.anon_quiet_until = until;
+        self.used_until_max = until;
         for h in self.hot.iter_mut() {
             if let Some(hh) = h.take() {
                 a.evidence.order(hh.last);

@@ -13,12 +13,14 @@
 //! of the group in that window belong to the layer, so the cancelled fraction is measured against the whole layer,
 //! never against a convenient subset. While none of an armed layer's orders has been cancelled yet, a later
 //! opposite execution re-arms it (the cancellation window then runs from that execution). Replacing a layer order
-//! (ITCH `U`) withdraws it and counts as cancelling its resting shares.
+//! (ITCH `U`) withdraws it and counts as cancelling its resting shares. One alert per episode: after an alert, the
+//! same side and group arm no new layer for `cancel_within_ms`.
 //!
-//! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(6)(a)–(c) ("layering and spoofing":
-//! orders "submitted to multiple price levels on one side of the order book" and removed before execution, with a
-//! transaction on the other side); FINRA Rule 5210 Supplementary Material .03 (non-bona-fide orders on one side
-//! that induce executions on the other); CME Rule 575.A–B.
+//! Public definitions encoded: MAR Annex I A indicator (e) as specified by EU Delegated Regulation 2016/522 Annex II
+//! Section 1 — "layering and spoofing": multiple orders, often away from the touch, on one side of the book with the
+//! intention of executing a trade on the other side, removed once that trade has taken place; FINRA Rule 5210
+//! Supplementary Material .03(a) (a frequent pattern of multiple limit orders at various price levels on one side,
+//! an execution of orders on the opposite side, then the cancellation of the first orders); CME Rule 575.A–B.
 //!
 //! **Alert**: completed by the cancel that reaches the fraction; `side` = the layered side; window = first placement
 //! → that cancel; evidence: the layer orders, the opposite execution, the completing cancel; figures
@@ -134,6 +136,8 @@ pub(crate) struct LayerSym {
     live_side: [u32; 3],
     arms: [Arm; ARMS],
     armed: u32,
+    /// (side, group, until): after an alert, that side and group arm no new layer before `until`.
+    quiet: [(Side, [u8; 4], u64); ARMS],
 }
 
 impl LayerSym {
@@ -146,6 +150,7 @@ impl LayerSym {
             live_side: [0; 3],
             arms: [Arm::IDLE; ARMS],
             armed: 0,
+            quiet: [(Side::None, [0; 4], 0); ARMS],
         }
     }
 
@@ -321,6 +326,10 @@ impl Layering {
                 Self::emit(&self.cfg, c, arm, out);
                 arm.active = false;
                 s.armed -= 1;
+                let until = ts + self.cancel_ns;
+                if let Some(q) = s.quiet.iter_mut().min_by_key(|q| q.2) {
+                    *q = (arm.side, arm.mpid, until);
+                }
             }
         }
     }
@@ -428,7 +437,9 @@ impl Layering {
                 .arms
                 .iter()
                 .position(|a| a.active && a.side == side && a.mpid == g && ts <= a.deadline);
-            if existing.is_some_and(|i| s.arms[i].cancelled > 0) {
+            if existing.is_some_and(|i| s.arms[i].cancelled > 0)
+                || s.quiet.iter().any(|q| q.0 == side && q.1 == g && ts < q.2)
+            {
                 continue;
             }
             let mut gn = 0;

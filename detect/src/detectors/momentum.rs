@@ -10,12 +10,14 @@
 //! carries the side of the resting non-displayed order (configurable, see
 //! [`GeneralConfig::hidden_trades_as_executions`](crate::config::GeneralConfig)); crosses (`Q`) have no aggressor and
 //! are not counted. While an ignition is armed, further same-side executions that extend the move update the peak
-//! and restart the retracement clock.
+//! and restart the retracement clock. One alert per episode: after an alert, no new ignition on that side of the
+//! symbol is armed for `window_ms`.
 //!
-//! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(4)(e) ("momentum ignition": orders or
-//! a series of orders "likely to start or exacerbate a trend" and encourage others to join, in order to close a
-//! position at a favourable price), §1(6)(e); FINRA Rule 5210 Supplementary Material .03 (transactions that create
-//! a misleading appearance of activity / price movement).
+//! Public definitions encoded: MAR Annex I A indicator (d) — orders or transactions concentrated in a short time
+//! span leading to a price change that is subsequently reversed — and EU Delegated Regulation 2016/522 Annex II
+//! Section 1, the practice "usually known as momentum ignition" (orders or transactions likely to start or
+//! exacerbate a trend and encourage others to extend it, to open or close a position at a favourable price);
+//! CME Rule 575.D.
 //!
 //! **Alert**: completed by the retracing execution; `side` = the ignition's aggressor side; window = first ignition
 //! execution → retracement; evidence: the execution that completed the ignition, the peak execution (when later)
@@ -100,6 +102,8 @@ pub(crate) struct MomentumSym {
     /// Index 0 = buy aggressor, 1 = sell aggressor.
     rings: [ExecRing; 2],
     armed: [Option<Ignition>; 2],
+    /// After an alert, no new ignition of that side is armed before this time (one alert per episode).
+    quiet_until: [u64; 2],
 }
 
 impl MomentumSym {
@@ -110,6 +114,7 @@ impl MomentumSym {
                 ExecRing::new(cfg.max_tracked_executions),
             ],
             armed: [None, None],
+            quiet_until: [0, 0],
         }
     }
 }
@@ -177,6 +182,7 @@ impl MomentumIgnition {
                     self.emit(c, side, &ig, total_bps, back / total, out);
                     s.armed[oi] = None;
                     s.rings[oi].clear();
+                    s.quiet_until[oi] = ts + self.window_ns;
                 }
             }
         }
@@ -197,7 +203,7 @@ impl MomentumIgnition {
             }
             slot => {
                 *slot = None;
-                if ring.len >= self.cfg.min_executions {
+                if ring.len >= self.cfg.min_executions && ts >= s.quiet_until[ai] {
                     let first = ring.first().expect("non-empty");
                     let start = first.before;
                     let mv = move_bps(a, start, x.price);

@@ -9,11 +9,10 @@
 //! The window is bucketed in 60 buckets (1 s). One alert per episode and key: after an alert the key stays quiet
 //! until its count falls below half the minimum or its ratio below half the threshold.
 //!
-//! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(5)(a) (the "ratio of orders to
-//! transactions" as an indicator of manipulative behaviour), MiFID II Article 48(6) and Delegated Regulation
-//! 2017/566 (RTS 9: maximum ratio of unexecuted orders to transactions); CME Rule 575.D (messaging in a manner that
-//! disrupts or creates an excessive message burden); FINRA Rule 5210 Supplementary Material .03 (excessive
-//! non-bona-fide quoting activity).
+//! Public definitions encoded: MAR Annex I A indicator (e) as specified by EU Delegated Regulation 2016/522 Annex II
+//! Section 1 (the ratio of orders to trade to transactions among the additional indicators); MiFID II Article 48(6)
+//! and Commission Delegated Regulation (EU) 2017/566 (RTS 9: the ratio of unexecuted orders to transactions that
+//! trading venues must limit); CME Rule 575.D (messages with reckless disregard for orderly trading).
 //!
 //! **Alert**: completed by the message that crossed the thresholds; `side` null; window = the 60 s window;
 //! evidence: `order_messages`, `executions`, `order_to_trade`, `mpid` (per-MPID variant) and `variant`

@@ -7,12 +7,12 @@
 //! placement with no execution against it, while at least `min_opposite_executions` [1] executions occurred against
 //! resting orders on the opposite side between its placement and its cancellation.
 //!
-//! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(6)(a) (orders "which are withdrawn before
-//! execution" with the effect of giving a misleading impression of supply or demand), §1(6)(b)–(c), and the
-//! indicator "orders placed … and removed before execution" of §1(3)(c); FINRA Rule 5210 Supplementary Material .03
-//! (non-bona-fide orders entered to create the false appearance of market activity / to induce others to trade);
-//! CME Rule 575.A ("no person shall enter or cause to be entered an order with the intent, at the time of order
-//! entry, to cancel the bid or offer before execution").
+//! Public definitions encoded: Regulation (EU) 596/2014 (MAR) Annex I A indicator (e) — orders that change the
+//! representation of the best bid or offer and are removed before execution — as specified by EU Delegated
+//! Regulation 2016/522 Annex II Section 1 (the practice "usually known as layering and spoofing"); FINRA Rule 5210
+//! Supplementary Material .03 (disruptive quoting: non-bona-fide orders entered to induce executions on the other
+//! side and cancelled afterwards); CME Rule 575.A ("no person shall enter or cause to be entered an order with the
+//! intent, at the time of order entry, to cancel the bid or offer before execution").
 //!
 //! **Alert**: completed by the cancelling message; `side` = the large order's side; window = placement → cancel;
 //! evidence: the order's add and its cancellation, the first opposite-side executions, `median_order_size`,
@@ -27,7 +27,7 @@ use crate::config::{SpoofingConfig, NS_PER_MS};
 use crate::ctx::{ticks_behind, Ctx};
 
 /// Opposite-side executions kept as evidence per candidate.
-const KEEP_EXECS: usize = 4;
+const KEEP_EXECS: usize = 2;
 
 #[derive(Debug, Clone, Copy)]
 struct Candidate {

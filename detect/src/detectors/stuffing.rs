@@ -9,14 +9,15 @@
 //! The window is bucketed in 50 buckets (1 ms at the default), the baseline in 60 (1 s). One alert per burst: after
 //! an alert the detector stays quiet for the symbol until the window count falls below half of `min_messages`.
 //!
-//! Public definitions encoded: EU Delegated Regulation 2016/522 Annex II §1(5)(b) and (f) (entering large numbers of
-//! orders, cancellations or updates to "overload or delay" the trading system or to make it harder for others to
-//! identify genuine orders — "quote stuffing"), §1(5)(a) (order-to-trade ratios as an indicator); CME Rule 575.C–D
-//! (messages to overload, delay or disrupt systems; disruptive messaging).
+//! Public definitions encoded: MAR Annex I A indicator (e) as specified by EU Delegated Regulation 2016/522 Annex II
+//! Section 1 — the practice "usually known as quote stuffing" (large numbers of orders, cancellations or updates
+//! that create uncertainty for other participants or slow down their processes), with the order-to-trade ratio as
+//! an additional indicator; CME Rule 575.C–D (messages entered to overload, delay or disrupt systems; disruptive
+//! messaging).
 //!
 //! **Alert**: completed by the message that crossed the thresholds; `side` null; window = the 50 ms window;
-//! evidence: `order_messages`, `executions`, `order_to_trade`, `baseline_per_window`, `baseline_multiple`, the
-//! breakdown `adds`/`cancels`/`deletes`/`replaces` is not kept per window (see features for that).
+//! evidence: `order_messages`, `executions`, `order_to_trade`, `baseline_per_window` (the trailing rate scaled to
+//! the window), `baseline_multiple` (count / baseline; null when the baseline is 0), `window_ns`.
 //! **Score**: geometric mean of count / min_messages, (count / baseline) / baseline_multiple and
 //! ratio / min_order_to_trade, each capped at 10.
 

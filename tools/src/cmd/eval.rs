@@ -1,5 +1,7 @@
 //! `tickwatch eval --alerts A.jsonl --labels L.jsonl [--decoys D.jsonl] [--json]`: precision and recall of alerts
-//! against ground-truth labels, per detector.
+//! against ground-truth labels, per detector. Several days can be scored at once by repeating the flags
+//! (`--alerts A1 --labels L1 --alerts A2 --labels L2 ...`, pairs in order): each pair is matched on its own and the
+//! counts are summed.
 //!
 //! Matching rule: an alert *matches* a label when they have the same `detector`, the alert's `symbol` is the label's
 //! `symbol` (or one of the label's `parameters.symbols` / `symbols`, for cross-symbol episodes), and the alert's
@@ -22,15 +24,17 @@ use serde_json::Value;
 /// Arguments of `tickwatch eval`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Alerts, one JSON object per line (the alert record of `detect`).
-    #[arg(long)]
-    pub alerts: PathBuf,
+    /// Alerts, one JSON object per line (the alert record of `detect`). Repeatable (one per day).
+    #[arg(long, required = true)]
+    pub alerts: Vec<PathBuf>,
     /// Ground truth, one JSON object per line (`detector`, `symbol`, `start_ns`, `end_ns`, `parameters`).
+    /// Repeatable: the n-th labels file goes with the n-th alerts file.
+    #[arg(long, required = true)]
+    pub labels: Vec<PathBuf>,
+    /// Decoy records (same format): alerts matching them are reported as decoy hits. Repeatable (none or one per
+    /// day).
     #[arg(long)]
-    pub labels: PathBuf,
-    /// Decoy records (same format): alerts matching them are reported as decoy hits.
-    #[arg(long)]
-    pub decoys: Option<PathBuf>,
+    pub decoys: Vec<PathBuf>,
     /// Print the result as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -300,15 +304,50 @@ pub fn table(scores: &BTreeMap<String, Score>) -> String {
     s
 }
 
+/// Adds `b`'s counts to `a` and recomputes the ratios.
+fn merge(a: &mut BTreeMap<String, Score>, b: BTreeMap<String, Score>) {
+    for (k, s) in b {
+        let t = a.entry(k).or_default();
+        t.labels += s.labels;
+        t.alerts += s.alerts;
+        t.matched_alerts += s.matched_alerts;
+        t.found_labels += s.found_labels;
+        t.decoys += s.decoys;
+        t.decoy_hits += s.decoy_hits;
+        t.precision = (t.alerts > 0).then(|| t.matched_alerts as f64 / t.alerts as f64);
+        t.recall = (t.labels > 0).then(|| t.found_labels as f64 / t.labels as f64);
+    }
+}
+
 /// Runs `tickwatch eval`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let alerts = read_alerts(&args.alerts)?;
-    let labels = read_truth(&args.labels)?;
-    let decoys = match &args.decoys {
-        Some(p) => read_truth(p)?,
-        None => Vec::new(),
-    };
-    let scores = evaluate(&alerts, &labels, &decoys, args.tolerance_ns);
+    if args.alerts.len() != args.labels.len() {
+        bail!(
+            "{} --alerts but {} --labels: give one labels file per alerts file",
+            args.alerts.len(),
+            args.labels.len()
+        );
+    }
+    if !args.decoys.is_empty() && args.decoys.len() != args.alerts.len() {
+        bail!(
+            "give either no --decoys or one per --alerts ({} vs {})",
+            args.decoys.len(),
+            args.alerts.len()
+        );
+    }
+    let mut scores = BTreeMap::new();
+    for (i, (a, l)) in args.alerts.iter().zip(&args.labels).enumerate() {
+        let alerts = read_alerts(a)?;
+        let labels = read_truth(l)?;
+        let decoys = match args.decoys.get(i) {
+            Some(p) => read_truth(p)?,
+            None => Vec::new(),
+        };
+        merge(
+            &mut scores,
+            evaluate(&alerts, &labels, &decoys, args.tolerance_ns),
+        );
+    }
     let json = serde_json::to_string_pretty(&scores)?;
     if args.json {
         println!("{json}");
@@ -403,5 +442,12 @@ mod tests {
         assert_eq!(s["coordinated_buying"].recall, Some(1.0));
         assert_eq!(s["all"].labels, 3);
         assert!(table(&s).contains("spoofing"));
+        // Two days summed.
+        let mut total = BTreeMap::new();
+        merge(&mut total, s.clone());
+        merge(&mut total, s);
+        assert_eq!(total["spoofing"].alerts, 10);
+        assert_eq!(total["spoofing"].precision, Some(0.4));
+        assert_eq!(total["all"].labels, 6);
     }
 }
