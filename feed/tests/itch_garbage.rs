@@ -75,7 +75,10 @@ fn every_cut_of_a_generated_pcap_and_pcapng() {
         }
         // One byte short: the last packet's complete messages are kept; at most its last message is lost (pcapng
         // loses only the block's trailing length field).
-        assert!(prev == total - 1 || (fmt == Format::PcapNg && prev == total), "{fmt}: {prev}");
+        assert!(
+            prev == total - 1 || (fmt == Format::PcapNg && prev == total),
+            "{fmt}: {prev}"
+        );
     }
 }
 
