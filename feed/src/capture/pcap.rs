@@ -196,3 +196,70 @@ impl<'a> Iterator for PcapFrames<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(magic: [u8; 4], be: bool, records: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
+        let w16 = |v: u16| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let w32 = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let mut f = magic.to_vec();
+        f.extend_from_slice(&w16(2));
+        f.extend_from_slice(&w16(4));
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&w32(65535));
+        f.extend_from_slice(&w32(0x1000_0071)); // SLL with FCS bits set in the upper nibble
+        for &(sec, frac, data, orig) in records {
+            f.extend_from_slice(&w32(sec));
+            f.extend_from_slice(&w32(frac));
+            f.extend_from_slice(&w32(data.len() as u32));
+            f.extend_from_slice(&w32(orig));
+            f.extend_from_slice(data);
+        }
+        f
+    }
+
+    #[test]
+    fn all_magics_and_byte_orders() {
+        let recs: &[(u32, u32, &[u8], u32)] = &[(10, 5, b"abc", 3), (11, 999_999, b"de", 60)];
+        for (magic, be, nanos) in [
+            ([0xa1, 0xb2, 0xc3, 0xd4], true, false),
+            ([0xd4, 0xc3, 0xb2, 0xa1], false, false),
+            ([0xa1, 0xb2, 0x3c, 0x4d], true, true),
+            ([0x4d, 0x3c, 0xb2, 0xa1], false, true),
+        ] {
+            let f = file(magic, be, recs);
+            let mut it = PcapFrames::new(&f).unwrap();
+            assert_eq!(it.link_type(), LinkType::LINUX_SLL);
+            let a = it.next().unwrap();
+            let b = it.next().unwrap();
+            assert!(it.next().is_none() && it.stopped().is_none());
+            let unit = if nanos { 1 } else { 1000 };
+            assert_eq!(
+                (a.number, a.ts_ns, a.data, a.truncated),
+                (1, 10_000_000_000 + 5 * unit, &b"abc"[..], false)
+            );
+            assert_eq!(
+                (b.number, b.ts_ns, b.data, b.truncated),
+                (2, 11_000_000_000 + 999_999 * unit, &b"de"[..], true)
+            );
+            // Cut in the last record's data: yielded, flagged; cut in its header: stop, flagged as the file ending.
+            let cut: Vec<_> = PcapFrames::new(&f[..f.len() - 1]).unwrap().collect();
+            assert_eq!(cut.len(), 2);
+            assert!(cut[1].cut_short && cut[1].data == b"d");
+            let mut it = PcapFrames::new(&f[..f.len() - 2 - 10]).unwrap();
+            assert_eq!(it.by_ref().count(), 1);
+            assert!(it.stopped().unwrap().cut_short);
+        }
+        // Nanosecond fraction out of range is corruption.
+        let f = file(
+            [0x4d, 0x3c, 0xb2, 0xa1],
+            false,
+            &[(1, 1_000_000_000, b"x", 1)],
+        );
+        let mut it = PcapFrames::new(&f).unwrap();
+        assert!(it.next().is_none());
+        assert!(!it.stopped().unwrap().cut_short);
+    }
+}

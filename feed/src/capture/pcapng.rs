@@ -341,6 +341,110 @@ impl<'a> Iterator for PcapNgFrames<'a> {
 mod tests {
     use super::*;
 
+    /// Builds one block in the given byte order.
+    fn block(be: bool, btype: u32, body: &[u8]) -> Vec<u8> {
+        let w32 = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let padded = (body.len() + 3) & !3;
+        let total = (12 + padded) as u32;
+        let mut v = Vec::new();
+        v.extend_from_slice(&w32(btype));
+        v.extend_from_slice(&w32(total));
+        v.extend_from_slice(body);
+        v.resize(8 + padded, 0);
+        v.extend_from_slice(&w32(total));
+        v
+    }
+
+    fn shb(be: bool) -> Vec<u8> {
+        let mut body = Vec::new();
+        body.extend_from_slice(&BYTE_ORDER_MAGIC.to_be_bytes());
+        if !be {
+            body.reverse();
+        }
+        body.extend_from_slice(&[0, 1, 0, 0]); // version (value unused)
+        body.extend_from_slice(&[0xFF; 8]); // section length -1
+        block(be, BT_SHB, &body)
+    }
+
+    fn idb(be: bool, link: u16, tsresol: Option<u8>) -> Vec<u8> {
+        let w16 = |v: u16| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let mut body = Vec::new();
+        body.extend_from_slice(&w16(link));
+        body.extend_from_slice(&[0, 0]);
+        body.extend_from_slice(&[0, 0, 0, 0]);
+        if let Some(r) = tsresol {
+            body.extend_from_slice(&w16(9));
+            body.extend_from_slice(&w16(1));
+            body.extend_from_slice(&[r, 0, 0, 0]);
+            body.extend_from_slice(&[0, 0, 0, 0]);
+        }
+        block(be, BT_IDB, &body)
+    }
+
+    fn epb(be: bool, iface: u32, ticks: u64, data: &[u8], orig: u32) -> Vec<u8> {
+        let w32 = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let mut body = Vec::new();
+        body.extend_from_slice(&w32(iface));
+        body.extend_from_slice(&w32((ticks >> 32) as u32));
+        body.extend_from_slice(&w32(ticks as u32));
+        body.extend_from_slice(&w32(data.len() as u32));
+        body.extend_from_slice(&w32(orig));
+        body.extend_from_slice(data);
+        block(be, BT_EPB, &body)
+    }
+
+    #[test]
+    fn sections_interfaces_and_block_kinds() {
+        let mut f = shb(true);
+        f.extend(idb(true, 1, None)); // Ethernet, default µs
+        f.extend(idb(true, 113, Some(9))); // SLL, ns
+        f.extend(block(true, 0x0BAD, &[1, 2, 3, 4])); // unknown block type: skipped
+        f.extend(epb(true, 0, 1_500_000, b"abc", 3));
+        f.extend(epb(true, 1, 7, b"defgh", 9)); // snapped
+        let mut spb = 2u32.to_be_bytes().to_vec();
+        spb.extend_from_slice(b"xy");
+        f.extend(block(true, BT_SPB, &spb));
+        // New little-endian section: interface table resets.
+        f.extend(shb(false));
+        f.extend(idb(false, 101, Some(0x80 | 10))); // raw IP, 2^-10 s
+        f.extend(epb(false, 0, 1024, b"z", 1));
+        f.extend(epb(false, 5, 1, b"?", 1)); // unknown interface
+        let frames: Vec<_> = PcapNgFrames::new(&f).unwrap().collect();
+        let got: Vec<(u64, u64, &[u8], u16, bool)> = frames
+            .iter()
+            .map(|x| (x.number, x.ts_ns, x.data, x.link_type.0, x.truncated))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 1_500_000_000, &b"abc"[..], 1, false),
+                (2, 7, &b"defgh"[..], 113, true),
+                (3, 0, &b"xy"[..], 1, false),
+                (4, 1_000_000_000, &b"z"[..], 101, false),
+                (5, 1_000, &b"?"[..], LinkType::UNKNOWN.0, false),
+            ]
+        );
+        // Cut inside the last EPB: the bytes present are yielded, flagged.
+        let cut = &f[..f.len() - 6];
+        let mut it = PcapNgFrames::new(cut).unwrap();
+        let last = it.by_ref().last().unwrap();
+        assert!(last.cut_short);
+        assert_eq!(last.number, 5);
+        // Cut inside a block header: stop, reported as the file ending.
+        let hdr_cut = &f[..f.len() - epb(false, 5, 1, b"?", 1).len() + 5];
+        let mut it = PcapNgFrames::new(hdr_cut).unwrap();
+        assert_eq!(it.by_ref().count(), 4);
+        assert!(it.stopped().unwrap().cut_short);
+        // A bad block length is corruption.
+        let mut bad = f.clone();
+        let at = shb(true).len() + 4;
+        bad[at..at + 4].copy_from_slice(&7u32.to_be_bytes());
+        let mut it = PcapNgFrames::new(&bad).unwrap();
+        assert_eq!(it.by_ref().count(), 0);
+        assert_eq!(it.stopped().unwrap().offset, at as u64);
+        assert!(!it.stopped().unwrap().cut_short);
+    }
+
     #[test]
     fn resolutions() {
         assert_eq!(ticks_to_ns(5, 6), 5_000);
