@@ -483,3 +483,29 @@ fn marking_the_close_rules_match_the_builtin() {
     }
     assert!(fired >= 5, "the positive cases must fire ({fired})");
 }
+
+#[test]
+fn documentation_examples_compile() {
+    let doc =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/cep.md"))
+            .unwrap();
+    let mut blocks = 0;
+    for (i, block) in doc.split("```text").skip(1).enumerate() {
+        let body = block.split("```").next().unwrap();
+        if !body.lines().any(|l| l.starts_with("rule ")) {
+            continue;
+        }
+        let mut rules = detect::cep::RuleSet::new({
+            let mut ctx = detect::cep::CompileContext::new(std::sync::Arc::new(
+                detect::cep::pipeline::schema(),
+            ));
+            ctx.features = detect::cep::features::feature_names();
+            ctx
+        });
+        rules
+            .add_str(&format!("docs/cep.md block {i}"), body)
+            .unwrap_or_else(|e| panic!("{e}\n{body}"));
+        blocks += 1;
+    }
+    assert!(blocks >= 2);
+}

@@ -1072,7 +1072,26 @@ impl State {
         let n = self.parts[p as usize].n_runs;
         let mut prev = NIL;
         let mut ri = self.parts[p as usize].head;
+        let kind_bit = 1u64 << (ev.kind.0 & 63);
         for _ in 0..n {
+            // Fast path: a run waiting (not strictly) for a step this event's kind cannot satisfy, with no guard to
+            // test, is unaffected by the event.
+            {
+                let r = &self.runs[ri as usize];
+                if r.wait != WAIT_END && r.guards == 0 && !r.greedy_guard {
+                    let st = &rule.stages[r.wait as usize];
+                    let contig = if r.stage_count[r.wait as usize] > 0 {
+                        st.inner
+                    } else {
+                        st.contig
+                    };
+                    if st.kinds & kind_bit == 0 && contig != Contiguity::Strict {
+                        prev = ri;
+                        ri = r.next;
+                        continue;
+                    }
+                }
+            }
             let run = self.runs[ri as usize];
             let keep = self.step_run(set, rule, p, &run, ev, pos, feats);
             let next = self.runs[ri as usize].next;

@@ -15,6 +15,7 @@
 //! | `last_price` | last trade price, dollars (`NaN` before the first trade) |
 //! | `bid`, `ask`, `bid_qty`, `ask_qty`, `mid`, `spread`, `spread_bps` | the touch after the event |
 //! | `vwap_5m`, `volume_5m` | VWAP (dollars) and volume of the executions of the 5 minutes *before* the current event's timestamp (executions sharing the event's timestamp — one aggressive order's sweep — are excluded) |
+//! | `price_before` | the last trade price (dollars) before the current event's timestamp |
 //!
 //! Allocation: [`FeatureTable::update`] allocates a symbol's row and window the first time the symbol is seen (as
 //! the detectors do); [`FeatureTable::reserve`] does it ahead of time. After that nothing allocates.
@@ -29,7 +30,7 @@ use crate::features::FeatureSnapshot;
 use crate::window::SlidingWindow;
 
 /// Names of the feature vector, by index.
-pub const FEATURE_NAMES: [&str; 24] = [
+pub const FEATURE_NAMES: [&str; 25] = [
     "message_rate",
     "messages",
     "adds",
@@ -54,6 +55,7 @@ pub const FEATURE_NAMES: [&str; 24] = [
     "spread_bps",
     "vwap_5m",
     "volume_5m",
+    "price_before",
 ];
 
 const N: usize = FEATURE_NAMES.len();
@@ -94,6 +96,9 @@ struct Sym {
     vwap: SlidingWindow<VolNotional>,
     pending_ts: u64,
     pending: VolNotional,
+    /// Last printed trade price (dollars), and its value before the current timestamp.
+    last_trade: f64,
+    price_before: f64,
 }
 
 impl Sym {
@@ -103,6 +108,8 @@ impl Sym {
             vwap: SlidingWindow::new(VWAP_WINDOW_NS, VWAP_BUCKETS),
             pending_ts: u64::MAX,
             pending: VolNotional::default(),
+            last_trade: f64::NAN,
+            price_before: f64::NAN,
         })
     }
 }
@@ -163,6 +170,7 @@ impl FeatureTable {
             }
             sym.pending = VolNotional::default();
             sym.pending_ts = ev.ts_ns;
+            sym.price_before = sym.last_trade;
         }
         let printable = match ev.kind {
             EventKind::Execute | EventKind::HiddenTrade | EventKind::Trade => true,
@@ -175,6 +183,9 @@ impl FeatureTable {
                 notional: ev.price as u128 * ev.qty as u128,
             };
         }
+        if printable && ev.price > 0 {
+            sym.last_trade = dollars(ev.price);
+        }
         sym.vwap.advance(ev.ts_ns);
         let t = sym.vwap.total();
         let r = &mut sym.row;
@@ -184,6 +195,7 @@ impl FeatureTable {
             f64::NAN
         };
         r[23] = t.volume as f64;
+        r[24] = sym.price_before;
         if let Some(s) = snap {
             let c = &s.counts;
             r[0] = s.message_rate_per_s;
@@ -260,6 +272,11 @@ mod tests {
         assert!(f(&t).is_nan(), "same timestamp still excluded");
         t.update(&exec(11 * s, 2_000_000, 100), None);
         assert_eq!(f(&t), 100.5);
+        assert_eq!(
+            t.features(1).unwrap()[24],
+            101.0,
+            "price before the 11 s timestamp"
+        );
         assert_eq!(t.features(1).unwrap()[23], 200.0);
         // Six minutes later everything has left the window.
         t.update(&exec(11 * s + 360 * s, 1_000_000, 1), None);

@@ -42,8 +42,7 @@
 //! [`pipeline::from_book`] turns each `book::BookEvent` into a [`CepEvent`].
 //!
 //! # The rule language
-//! A rule file holds `rule NAME { … }` blocks (full reference with examples: `detect/README.md`, section "CEP rule
-//! language"):
+//! A rule file holds `rule NAME { … }` blocks (full reference with examples: `detect/docs/cep.md`):
 //! ```text
 //! rule layering_like {
 //!   partition by symbol, mpid          # symbol | mpid | order_ref (combinable) | none

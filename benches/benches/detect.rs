@@ -1,0 +1,150 @@
+//! Detect benchmark: what the seven built-in detectors add to the decode + book pipeline, per message.
+//!
+//! Input: one `tickwatch gen` day (seed 3, 2 M background messages, 100 symbols, all episodes and decoys) written to
+//! a temporary MoldUDP64 pcap and memory-mapped, as `tickwatch replay` reads it. Before timing, a sanity check
+//! runs the whole pipeline once and requires alerts from every detector (so the detectors are really working on
+//! this input) and prints the per-detector counts.
+//!
+//! * `pipeline_book_only`: `book::replay::replay` (pcap record walk, MoldUDP64 sequencing, ITCH decode,
+//!   `Books::apply`) with every event folded into a checksum — the book-only pipeline;
+//! * `pipeline_book_detect`: the same with `DetectorSet::on_event` (default configuration, all detectors) called on
+//!   every event — the full pipeline;
+//! * `detect_only`: the events recorded once into a `Vec<BookEvent>`; times `DetectorSet::on_event` alone.
+//!
+//! Each timed iteration starts from a fresh `Books` and a fresh `DetectorSet` whose symbols are reserved up front
+//! (construction is outside the timing). `detect_cpu/*` measure the benchmark thread's own CPU time
+//! (`/proc/thread-self/schedstat`), which stays meaningful on the shared 2-core machine; `detect/*` are wall time.
+//! `Throughput::Elements` = messages, so criterion's time per element is ns per message.
+//!
+//! Run: `cargo bench -p benches --bench detect`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use book::replay::replay;
+use book::{BookEvent, Books, StoreConfig};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use detect::{Alert, DetectorSet};
+use feed::capture::{Capture, UdpFilter};
+use tools::gen::{generate_to_file, Format, GenConfig};
+
+const SYMBOLS: u16 = 100;
+
+#[inline(always)]
+fn fold(acc: u64, ev: &BookEvent) -> u64 {
+    acc.rotate_left(7) ^ u64::from(ev.level_qty) ^ (ev.bid_price as u64) ^ u64::from(ev.flags)
+}
+
+fn fresh_set() -> DetectorSet {
+    let mut set = DetectorSet::default();
+    for loc in 1..=SYMBOLS {
+        set.reserve_symbol(loc, book::Symbol::EMPTY);
+    }
+    set
+}
+
+fn book_only(cap: &Capture, books: &mut Books) -> u64 {
+    let mut acc = 0u64;
+    replay(cap, UdpFilter::default(), books, |ev| acc = fold(acc, ev));
+    acc
+}
+
+fn book_detect(cap: &Capture, books: &mut Books, set: &mut DetectorSet) -> u64 {
+    let mut acc = 0u64;
+    let mut alerts = 0u64;
+    replay(cap, UdpFilter::default(), books, |ev| {
+        acc = fold(acc, ev);
+        set.on_event(ev, &mut |_: &Alert| alerts += 1);
+    });
+    set.finish(&mut |_: &Alert| alerts += 1);
+    acc ^ alerts
+}
+
+/// CPU time consumed by the calling thread so far, in ns (`/proc/thread-self/schedstat`, first field), if readable.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Times `iters` runs of `work` on fresh state; `cpu` selects thread CPU time (falls back to wall time).
+fn timed(
+    iters: u64,
+    cpu: bool,
+    mut work: impl FnMut(&mut Books, &mut DetectorSet) -> u64,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let mut books = Books::new(StoreConfig::default());
+        let mut set = fresh_set();
+        let (c0, w0) = (thread_cpu_ns(), Instant::now());
+        black_box(work(&mut books, &mut set));
+        let wall = w0.elapsed();
+        total += match (cpu, c0, thread_cpu_ns()) {
+            (true, Some(a), Some(b)) => Duration::from_nanos(b - a),
+            _ => wall,
+        };
+    }
+    total
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("day.pcap");
+    let cfg = GenConfig {
+        seed: 3,
+        symbols: SYMBOLS,
+        messages: 2_000_000,
+        ..GenConfig::default()
+    };
+    let summary = generate_to_file(&cfg, &path, Format::Pcap).expect("gen");
+    let cap = Capture::open(&path).expect("capture");
+
+    // Sanity: the full pipeline finds every detector's episodes in this day.
+    let mut books = Books::new(StoreConfig::default());
+    let mut set = fresh_set();
+    let mut events = Vec::with_capacity(summary.messages as usize);
+    let mut per = std::collections::BTreeMap::<&str, u64>::new();
+    let rs = replay(&cap, UdpFilter::default(), &mut books, |ev| {
+        events.push(*ev);
+        set.on_event(ev, &mut |a: &Alert| {
+            *per.entry(a.detector.name()).or_default() += 1
+        });
+    });
+    set.finish(&mut |a: &Alert| *per.entry(a.detector.name()).or_default() += 1);
+    assert_eq!(per.len(), 7, "every detector fires on a gen day: {per:?}");
+    let messages = rs.messages;
+    eprintln!(
+        "detect bench input: gen seed 3, {messages} messages, {} events, {} labels; alerts {per:?}; state {} KB",
+        events.len(),
+        summary.labels.len(),
+        set.stats().state_bytes / 1024
+    );
+
+    for (group, cpu) in [("detect_cpu", true), ("detect", false)] {
+        let mut g = c.benchmark_group(group);
+        g.throughput(Throughput::Elements(messages));
+        g.sample_size(10);
+        g.measurement_time(Duration::from_secs(20));
+        g.bench_function("pipeline_book_only", |b| {
+            b.iter_custom(|iters| timed(iters, cpu, |books, _| book_only(&cap, books)))
+        });
+        g.bench_function("pipeline_book_detect", |b| {
+            b.iter_custom(|iters| timed(iters, cpu, |books, set| book_detect(&cap, books, set)))
+        });
+        g.bench_function("detect_only", |b| {
+            b.iter_custom(|iters| {
+                timed(iters, cpu, |_, set| {
+                    let mut alerts = 0u64;
+                    for ev in &events {
+                        set.on_event(ev, &mut |_: &Alert| alerts += 1);
+                    }
+                    alerts
+                })
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
