@@ -27,7 +27,9 @@
 //! A record counts as delivered only on a successful report. Reports with transient errors put the record
 //! back into retry; permanent errors (e.g. message too large, unknown topic) count as `failed` and the record
 //! is appended to the spool's dead-letter file. When the producer hits a fatal (idempotence) error it is
-//! replaced and every unconfirmed record is re-sent in order.
+//! replaced and every unconfirmed record is re-sent in order — including the records whose report carries the
+//! broker error that made it fatal (seen with Tansu 0.6 after a restart: UNKNOWN_SERVER_ERROR for the
+//! producer's next sequence number), whatever that error's class.
 //!
 //! # Shutdown
 //! [`Sink::shutdown`] keeps delivering (including the spool) until nothing is outstanding or the timeout
@@ -508,6 +510,11 @@ impl KafkaSink {
             std::mem::swap(&mut *shared, &mut self.reports);
         }
         let mut reports = std::mem::take(&mut self.reports);
+        // A producer in a fatal state fails what it still holds with whatever error the broker gave the request
+        // that broke idempotence (e.g. an UNKNOWN_SERVER_ERROR from a restarted broker that lost the producer's
+        // sequence state): the broker did not append those records, and `recover_if_fatal` replaces the
+        // producer, so they are re-sent in order like every other unconfirmed record, never dead-lettered.
+        let fatal = self.producer.client().fatal_error().is_some();
         for report in reports.drain(..) {
             let Some(inf) = self.inflight.remove(&report.seq) else {
                 continue;
@@ -522,15 +529,18 @@ impl KafkaSink {
                     }
                 }
                 Err(code) => {
-                    let counts = !matches!(
-                        code,
-                        RDKafkaErrorCode::PurgeQueue
-                            | RDKafkaErrorCode::PurgeInflight
-                            | RDKafkaErrorCode::Fatal
-                            | RDKafkaErrorCode::GaplessGuarantee
-                    );
+                    let counts = !fatal
+                        && !matches!(
+                            code,
+                            RDKafkaErrorCode::PurgeQueue
+                                | RDKafkaErrorCode::PurgeInflight
+                                | RDKafkaErrorCode::Fatal
+                                | RDKafkaErrorCode::GaplessGuarantee
+                        );
                     let failures = inf.failures + u32::from(counts);
-                    if classify(code) == Failure::Retry && failures < MAX_DELIVERY_ATTEMPTS {
+                    if (fatal || classify(code) == Failure::Retry)
+                        && failures < MAX_DELIVERY_ATTEMPTS
+                    {
                         self.retry.insert(
                             report.seq,
                             Inflight {

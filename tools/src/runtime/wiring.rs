@@ -854,20 +854,27 @@ struct Pacer {
 }
 
 impl Pacer {
-    fn wait(&mut self, ts_ns: u64) {
+    /// Waits until `ts_ns` is due; returns false (at once) when `shared` is stopping, so a SIGTERM during a long
+    /// gap of the capture (hours of feed time at `--speed 1`) is served within one sleep slice.
+    fn wait(&mut self, ts_ns: u64, shared: &Shared) -> bool {
         if ts_ns == 0 {
-            return;
+            return true;
         }
         let (ts0, t0) = *self.origin.get_or_insert((ts_ns, Instant::now()));
         let due = t0 + Duration::from_secs_f64(ts_ns.saturating_sub(ts0) as f64 / 1e9 / self.speed);
         loop {
             let now = Instant::now();
             if now >= due {
-                return;
+                return true;
+            }
+            if shared.stopping() {
+                return false;
             }
             let left = due - now;
             if left > Duration::from_micros(200) {
-                std::thread::sleep(left - Duration::from_micros(100));
+                std::thread::sleep(
+                    (left - Duration::from_micros(100)).min(Duration::from_millis(20)),
+                );
             } else {
                 std::hint::spin_loop();
             }
@@ -935,7 +942,9 @@ impl<'a> Source for CaptureSource<'a> {
                             break;
                         }
                         if let Some(p) = pacer.as_mut() {
-                            p.wait(frame.ts_ns);
+                            if !p.wait(frame.ts_ns, shared) {
+                                break;
+                            }
                         }
                         send(out, rec, Input::Frame(frame), source, frame.data.len())?;
                     }
