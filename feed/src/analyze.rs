@@ -12,9 +12,10 @@
 //! - Policy for capture analysis ([`AnalyzerConfig::deliver_duplicates`], default on): every message present in the
 //!   capture is decoded and delivered, as a dissector would show it; the sequence figures say what was a duplicate.
 //!   A live consumer building books turns it off so already-seen messages are skipped.
-//! - Damage is counted, never fatal: a truncated datagram keeps its complete messages (the cut one is counted in
-//!   `truncated`), framing errors and wrong-length messages count as `malformed`, unknown types as `unknown`,
-//!   zero-length blocks as `empty`.
+//! - Damage is counted, never fatal, by the crate's truncation policy (see the crate docs): a datagram cut by the
+//!   capture (the `truncated` argument / flag) delivers none of its messages and its new sequence numbers become a
+//!   gap; an intact datagram with broken framing delivers the messages before the break and counts `malformed`;
+//!   wrong-length messages count as `malformed`, unknown types as `unknown`, zero-length blocks as `empty`.
 //!
 //! ```no_run
 //! use feed::analyze::{Analyzer, AnalyzerConfig, FeedMessage};
@@ -33,7 +34,7 @@
 use crate::capture::{net, Capture, CorruptRecord, Frame, RawMessages, Skip, UdpFilter};
 use crate::iex::{self, IexHandler};
 use crate::itch::{self, DecodeError};
-use crate::moldudp64::{self, FramingError, Sequencer};
+use crate::moldudp64::{self, Sequencer};
 use crate::stats::FeedStats;
 
 /// Transport of one UDP payload.
@@ -157,7 +158,7 @@ impl Analyzer {
         s.heartbeats += c.heartbeats;
         s.end_of_session += c.end_of_session;
         s.gaps += c.gaps;
-        s.gap_messages += c.gap_messages;
+        s.gap_messages = s.gap_messages.saturating_add(c.gap_messages);
         s.duplicates += c.duplicates;
         s.duplicate_messages += c.duplicate_messages;
         s.unsequenced += c.unsequenced;
@@ -168,7 +169,7 @@ impl Analyzer {
         s.packets += i.segments;
         s.heartbeats += q.heartbeats;
         s.gaps += q.gaps;
-        s.gap_messages += q.gap_messages;
+        s.gap_messages = s.gap_messages.saturating_add(q.gap_messages);
         s.duplicates += q.duplicate_packets;
         s.duplicate_messages += q.duplicate_messages;
         s.session_changes += q.session_changes;
@@ -235,6 +236,10 @@ impl Analyzer {
         }
         match net::udp_payload(frame.link_type, frame.data) {
             Ok(udp) => {
+                if udp.truncated && !frame.truncated {
+                    // The record claims to be complete but holds fewer bytes than the IP header announces.
+                    self.stats.truncated += 1;
+                }
                 if !self.cfg.filter.accepts(&udp) {
                     self.stats.filtered += 1;
                     return;
@@ -258,7 +263,7 @@ impl Analyzer {
     }
 
     /// Processes one UDP payload. `truncated`: the capture holds fewer bytes than the datagram had (the caller has
-    /// already counted that). `frame` and `capture_ts_ns` are passed through to [`MessageMeta`].
+    /// already counted that); then no message is delivered and the packet's sequence range is a gap. `frame` and `capture_ts_ns` are passed through to [`MessageMeta`].
     #[inline]
     pub fn on_datagram<'a, F>(
         &mut self,
@@ -296,6 +301,18 @@ impl Analyzer {
             return;
         };
         self.stats.packets += 1;
+        if truncated {
+            // Cut by the capture: withhold every message, the sequencer reports their numbers as a gap.
+            self.mold
+                .on_lost_packet(pkt.session(), pkt.sequence(), pkt.count());
+            if let moldudp64::PacketKind::Messages(announced) = pkt.kind() {
+                let complete = pkt.blocks().count() as u64;
+                let s = &mut self.stats;
+                s.truncated_complete_messages += complete;
+                s.truncated_lost_messages += u64::from(announced).saturating_sub(complete);
+            }
+            return;
+        }
         let ev = self.mold.on_packet(&pkt);
         let skip = if self.cfg.deliver_duplicates {
             0
@@ -322,16 +339,14 @@ impl Analyzer {
             };
             self.itch_message(&meta, block, f);
         }
-        match blocks.error() {
-            None => {}
-            Some(FramingError::BlockOverrun { .. }) if truncated => {}
-            Some(_) => self.stats.malformed += 1,
+        if blocks.error().is_some() {
+            self.stats.malformed += 1;
         }
     }
 
     /// Processes one IEX-TP segment (TOPS, DEEP or DEEP+). A truncated segment delivers no message: its complete
-    /// messages are counted in `truncated_complete_messages`, the cut and absent ones in `truncated_lost_messages`
-    /// (see [`iex::handler`]).
+    /// messages are counted in `truncated_complete_messages`, the cut and absent ones in `truncated_lost_messages`,
+    /// its new sequence numbers in `gaps` / `gap_messages` (see [`iex::handler`]).
     #[inline]
     pub fn on_iex<'a, F>(
         &mut self,

@@ -10,6 +10,9 @@
 //! - Framing problems (a block running past the end of the datagram, fewer blocks than announced, bytes after the
 //!   last block) end the iteration and are reported by [`Blocks::error`]; the blocks yielded before the problem are
 //!   good and stay accepted.
+//! - A datagram cut by the capture is not framing damage: the caller withholds its messages and reports the packet
+//!   with [`Sequencer::on_lost_packet`], which turns its new sequence numbers into a gap (see the crate docs'
+//!   truncation policy).
 //! - [`Sequencer`] keeps a fixed table of [`MAX_SESSIONS`] sessions (least recently used evicted), so interleaved
 //!   sessions (a merged capture, A/B feeds of several markets) are tracked independently. It allocates nothing after
 //!   construction.
@@ -475,7 +478,7 @@ impl Sequencer {
                 let missing = seq.saturating_sub(st.next);
                 if missing > 0 {
                     c.gaps += 1;
-                    c.gap_messages += missing;
+                    c.gap_messages = c.gap_messages.saturating_add(missing);
                     st.next = seq;
                 }
                 SeqEvent::EndOfSession { missing }
@@ -504,6 +507,39 @@ impl Sequencer {
                     SeqEvent::PartialOverlap { skip }
                 }
             }
+        }
+    }
+
+    /// Classifies a packet whose messages the caller withholds because the datagram was cut by the capture (snap
+    /// length, file ending inside the record), and advances the session past it as [`Sequencer::on_header`] does.
+    ///
+    /// Every message of the packet that had not been received before is reported missing: the result is a
+    /// [`SeqEvent::Gap`] covering them (merged with a gap just before the packet, if any), counted in
+    /// [`SeqCounters::gaps`] / [`SeqCounters::gap_messages`], so a live consumer can request them again. A packet
+    /// whose messages had all been seen is [`SeqEvent::Duplicate`] (nothing lost); heartbeats, end of session and
+    /// unsequenced packets carry nothing to lose and are classified as usual.
+    pub fn on_lost_packet(&mut self, session: &[u8; 10], seq: u64, count: u16) -> SeqEvent {
+        let ev = self.on_header(session, seq, count);
+        if seq == 0 || count == 0 || count == END_OF_SESSION {
+            return ev;
+        }
+        let n = count as u64;
+        let c = &mut self.counters;
+        match ev {
+            SeqEvent::Duplicate => ev,
+            SeqEvent::Gap {
+                first_missing,
+                count: before,
+            } => {
+                // The gap before the packet is already counted; extend it over the packet's own messages.
+                c.gap_messages = c.gap_messages.saturating_add(n);
+                SeqEvent::Gap {
+                    first_missing,
+                    count: before.saturating_add(n),
+                }
+            }
+            SeqEvent::PartialOverlap { skip } => gap(c, seq + skip as u64, n - skip as u64),
+            _ => gap(c, seq, n),
         }
     }
 
@@ -552,7 +588,8 @@ impl Sequencer {
 #[inline]
 fn gap(c: &mut SeqCounters, first_missing: u64, count: u64) -> SeqEvent {
     c.gaps += 1;
-    c.gap_messages += count;
+    // Saturating: a hostile sequence number can announce a gap of nearly 2^64 messages in several sessions.
+    c.gap_messages = c.gap_messages.saturating_add(count);
     SeqEvent::Gap {
         first_missing,
         count,
@@ -631,6 +668,44 @@ mod tests {
         let mut b = p.blocks();
         assert_eq!(b.next(), None);
         assert_eq!(b.error(), Some(FramingError::TrailingBytes { len: 1 }));
+    }
+
+    #[test]
+    fn lost_packets_are_gaps() {
+        let s = b"SESSION001";
+        let mut q = Sequencer::new();
+        // First packet cut by the capture: its 3 messages are missing.
+        assert_eq!(
+            q.on_lost_packet(s, 1, 3),
+            SeqEvent::Gap {
+                first_missing: 1,
+                count: 3
+            }
+        );
+        assert_eq!(q.on_header(s, 4, 2), SeqEvent::InOrder); // next 6
+                                                             // Lost packet after a real gap: one gap covering both (6..8 never seen, 8..10 withheld).
+        assert_eq!(
+            q.on_lost_packet(s, 8, 2),
+            SeqEvent::Gap {
+                first_missing: 6,
+                count: 4
+            }
+        );
+        // Lost copy of already-received messages: nothing missing.
+        assert_eq!(q.on_lost_packet(s, 4, 2), SeqEvent::Duplicate);
+        // Partly new: only the new part is missing.
+        assert_eq!(
+            q.on_lost_packet(s, 9, 3),
+            SeqEvent::Gap {
+                first_missing: 10,
+                count: 2
+            }
+        );
+        assert_eq!(q.on_lost_packet(s, 12, 0), SeqEvent::Heartbeat);
+        assert_eq!(q.on_lost_packet(s, 0, 5), SeqEvent::Unsequenced);
+        let c = q.counters();
+        assert_eq!((c.gaps, c.gap_messages), (3, 3 + 4 + 2));
+        assert_eq!(q.next_expected(s), Some(12));
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! | `bytes` | capture bytes walked: captured frame bytes (pcap/pcapng) or stream bytes (raw ITCH) |
 //! | `heartbeats` | heartbeat packets (MoldUDP64 count 0, IEX-TP segment without messages) |
 //! | `end_of_session` | MoldUDP64 end-of-session packets (count 0xFFFF) |
-//! | `gaps` | sequence gaps (runs of missing messages), per session |
+//! | `gaps` | sequence gaps (runs of missing messages), per session; the new messages of a datagram cut by the capture are missing too (withheld, see `truncated`) |
 //! | `gap_messages` | messages missing in those gaps |
 //! | `duplicates` | packets whose messages had all been seen already |
 //! | `duplicate_messages` | messages seen before (whole duplicate packets plus overlapped parts); still decoded and counted in `counts` by capture analysis, skipped by live consumers |
@@ -23,10 +23,10 @@
 //! | `sequence_resets` | sequence numbers restarting (at 1) within a stream (IEX-TP) |
 //! | `unknown` | messages of a type the protocol does not define (skipped by their length) |
 //! | `empty` | zero-length message blocks or records, skipped (NASDAQ raw files may end with one as an end marker) |
-//! | `malformed` | damaged data that was skipped: messages with a wrong length for their type, packets with framing errors (block past the end, trailing bytes), datagrams too short for their transport header, bad IPv4/UDP/link headers, a corrupt record header that ended the capture walk |
-//! | `truncated` | records or datagrams holding fewer bytes than announced (cut by the snap length or the end of the file); complete messages inside them are kept |
-//! | `truncated_complete_messages` | IEX-TP: complete messages inside truncated segments; not delivered and not in `counts` (a dissector drops the cut record) |
-//! | `truncated_lost_messages` | IEX-TP: messages announced by truncated segments that are cut or absent |
+//! | `malformed` | damaged data that was skipped: messages with a wrong length for their type, intact packets with framing errors (block past the end, payload shorter than announced, trailing bytes; the messages before the error are kept), datagrams too short for their transport header, bad IPv4/UDP/link headers, a corrupt record header that ended the capture walk |
+//! | `truncated` | records or datagrams holding fewer bytes than announced (cut by the snap length or the end of the file). A cut datagram delivers none of its messages (MoldUDP64 and IEX-TP alike; a dissector drops the cut record); its new sequence numbers count in `gaps` / `gap_messages` |
+//! | `truncated_complete_messages` | complete messages inside datagrams cut by the capture; withheld: not delivered and not in `counts` |
+//! | `truncated_lost_messages` | messages announced by datagrams cut by the capture that are cut or absent |
 //! | `non_udp` | frames that are not IPv4/UDP (other ethertypes, other IP protocols, unsupported link types) |
 //! | `fragments` | IPv4 fragments (not reassembled) |
 //! | `filtered` | UDP datagrams excluded by the port / group filter |
@@ -171,9 +171,9 @@ pub struct FeedStats {
     pub malformed: u64,
     /// Records or datagrams cut short.
     pub truncated: u64,
-    /// IEX-TP: complete messages in truncated segments (not delivered, not counted).
+    /// Complete messages in datagrams cut by the capture (withheld: not delivered, not counted).
     pub truncated_complete_messages: u64,
-    /// IEX-TP: messages announced by truncated segments that are cut or absent.
+    /// Messages announced by datagrams cut by the capture that are cut or absent.
     pub truncated_lost_messages: u64,
     /// Frames that are not IPv4/UDP.
     pub non_udp: u64,
@@ -349,7 +349,7 @@ impl fmt::Display for FeedStats {
         if self.truncated_complete_messages + self.truncated_lost_messages > 0 {
             writeln!(
                 f,
-                "truncated msgs  {} complete (not counted)    {} cut or absent",
+                "truncated msgs  {} complete (withheld, not counted)    {} cut or absent",
                 self.truncated_complete_messages, self.truncated_lost_messages
             )?;
         }

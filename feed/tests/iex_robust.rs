@@ -184,7 +184,7 @@ proptest! {
     }
 
     #[test]
-    fn every_cut_is_truncation_with_the_complete_prefix(
+    fn every_capture_cut_is_truncation_and_an_unflagged_cut_is_malformed(
         p in arb_protocol(),
         msgs in arb_protocol().prop_flat_map(arb_messages),
         cut_frac in 0.0f64..1.0,
@@ -199,13 +199,24 @@ proptest! {
         for w in &wire {
             if used + 2 + w.len() <= keep - 40 { used += 2 + w.len(); complete += 1; } else { break; }
         }
+        // Cut by the capture (flagged): nothing delivered, the whole segment is a gap.
         let mut h = IexHandler::new();
-        let out = h.on_datagram(&seg[..keep], false, |_, _| panic!("delivered from a truncated segment"));
+        let out = h.on_datagram(&seg[..keep], true, |_, _| panic!("delivered from a truncated segment"));
         let announced = wire.len() as u16;
         // Unknown types in another protocol's set still frame as blocks, so `complete` counts blocks.
         prop_assert_eq!(out, Outcome::Truncated { protocol: p, complete, announced });
         let s = h.stats().sequence;
         prop_assert_eq!(s.truncated_complete_messages + s.truncated_lost_messages, u64::from(announced));
+        prop_assert_eq!((s.gaps, s.gap_messages), (1, u64::from(announced)));
+        // The same bytes as an intact datagram: broken framing, the complete blocks before the break are walked.
+        let mut h = IexHandler::new();
+        let mut delivered = 0u64;
+        let out = h.on_datagram(&seg[..keep], false, |_, _| delivered += 1);
+        prop_assert!(matches!(out, Outcome::Segment { .. }), "{:?}", out);
+        let s = h.stats();
+        prop_assert_eq!(delivered + s.unknown_messages + s.short_messages, u64::from(complete));
+        prop_assert_eq!(s.framing_errors, 1);
+        prop_assert_eq!(s.sequence.gaps, 0);
     }
 
     #[test]
@@ -224,7 +235,7 @@ proptest! {
             seg[32..40].copy_from_slice(&(i as i64).to_le_bytes()); // send time increases
             let cut = if *truncate && *count > 0 { seg.len() - 1 } else { seg.len() };
             announced += u64::from(*count);
-            h.on_datagram(&seg[..cut], false, |_, _| delivered += 1);
+            h.on_datagram(&seg[..cut], cut < seg.len(), |_, _| delivered += 1);
         }
         let s = h.stats();
         let q = s.sequence;

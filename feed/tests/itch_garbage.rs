@@ -1,5 +1,7 @@
 //! Bad input at the library level: every cut of real and generated captures, payloads cut mid-message, corrupted
-//! headers, random bytes and random mutations. Never a panic; damage lands in counters; complete messages survive.
+//! headers, random bytes and random mutations. Never a panic; damage lands in counters. Truncation policy (crate docs):
+//! a datagram cut by the capture is withheld and becomes a gap; an intact one with broken framing keeps the messages
+//! before the break.
 
 use feed::analyze::{Analyzer, AnalyzerConfig};
 use feed::capture::{Capture, CaptureError, Format};
@@ -62,9 +64,12 @@ fn every_cut_of_a_generated_pcap_and_pcapng() {
                         s.messages >= prev && s.messages <= total,
                         "{fmt} cut {cut}: {s:?}"
                     );
+                    assert_eq!(s.duplicates + s.unknown, 0, "{fmt} cut {cut}: {s:?}");
+                    // The only possible gap is the cut packet itself: withheld, its messages are missing.
+                    assert!(s.gaps <= 1, "{fmt} cut {cut}: {s:?}");
                     assert_eq!(
-                        s.gaps + s.duplicates + s.unknown,
-                        0,
+                        s.gap_messages,
+                        s.truncated_complete_messages + s.truncated_lost_messages,
                         "{fmt} cut {cut}: {s:?}"
                     );
                     prev = s.messages;
@@ -73,10 +78,10 @@ fn every_cut_of_a_generated_pcap_and_pcapng() {
                 Err(e) => assert!(cut < 28, "{fmt} cut {cut}: {e}"),
             }
         }
-        // One byte short: the last packet's complete messages are kept; at most its last message is lost (pcapng
-        // loses only the block's trailing length field).
+        // One byte short: the last packet (5 messages) is cut, so all of it is withheld (pcapng loses only the
+        // block's trailing length field: the datagram itself is intact and delivered).
         assert!(
-            prev == total - 1 || (fmt == Format::PcapNg && prev == total),
+            prev == total - 5 || (fmt == Format::PcapNg && prev == total),
             "{fmt}: {prev}"
         );
     }
@@ -98,7 +103,7 @@ fn every_cut_of_the_real_merged_capture() {
 }
 
 #[test]
-fn udp_payloads_cut_mid_message_keep_complete_messages() {
+fn udp_payloads_cut_mid_message_are_withheld_and_become_a_gap() {
     // Each frame keeps its headers and the first `keep` payload bytes: 20-byte MoldUDP64 header + blocks of 21
     // bytes (2 + 19); the record says the wire length was the full frame.
     let framing = UdpFraming::default();
@@ -119,17 +124,31 @@ fn udp_payloads_cut_mid_message_keep_complete_messages() {
         w.write_frame(5, &frame[..headers + keep], frame.len() as u32)
             .unwrap();
         let s = run(w.into_inner().unwrap(), None).unwrap();
-        let complete = if keep < 20 {
-            0
-        } else {
-            ((keep - 20) / 21) as u64
-        };
-        assert_eq!(s.messages, complete, "keep {keep}: {s:?}");
+        assert_eq!(
+            s.messages, 0,
+            "keep {keep}: a datagram cut by the capture delivers nothing: {s:?}"
+        );
         assert_eq!(s.truncated, 1, "keep {keep}");
         assert_eq!(
             s.malformed, 0,
             "keep {keep}: cut by the capture, not malformed"
         );
+        if keep >= 20 {
+            // MoldUDP64 header present: the 4 announced messages are a gap, split into complete and cut/absent.
+            let complete = ((keep - 20) / 21) as u64;
+            assert_eq!(
+                (s.packets, s.gaps, s.gap_messages),
+                (1, 1, 4),
+                "keep {keep}"
+            );
+            assert_eq!(
+                (s.truncated_complete_messages, s.truncated_lost_messages),
+                (complete, 4 - complete),
+                "keep {keep}"
+            );
+        } else {
+            assert_eq!((s.packets, s.gaps), (0, 0), "keep {keep}");
+        }
     }
     // The same cut with the record claiming the cut length (i.e. the datagram itself is inconsistent): the UDP
     // length then exceeds the IP length -> malformed.

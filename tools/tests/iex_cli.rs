@@ -246,7 +246,9 @@ fn stats_json_reports_deep10_restarts_and_truncation() {
     assert_eq!(n("packets"), 121_315);
     assert_eq!(n("heartbeats"), 7_937);
     assert_eq!(n("sequence_resets"), 11);
-    assert_eq!((n("gaps"), n("duplicates")), (0, 0));
+    // The cut final packet (MANIFEST: 44 messages announced, seq 105211..105254, right after the last complete
+    // packet's 105210) is withheld, so its range is the one gap.
+    assert_eq!((n("gaps"), n("gap_messages"), n("duplicates")), (1, 44, 0));
     assert_eq!(n("truncated"), 1);
     assert_eq!(n("truncated_complete_messages"), 11);
     assert_eq!(n("truncated_lost_messages"), 33);
@@ -255,7 +257,12 @@ fn stats_json_reports_deep10_restarts_and_truncation() {
     assert_eq!(code, 0);
     assert!(text.contains("11 sequence resets"), "{text}");
     assert!(text.contains("truncated 1"), "{text}");
-    assert!(text.contains("11 complete (not counted)"), "{text}");
+    assert!(text.contains("11 complete (withheld"), "{text}");
+    assert!(text.contains("33 cut or absent"), "{text}");
+    assert!(
+        text.contains("gaps            1 (44 messages missing)"),
+        "{text}"
+    );
 }
 
 #[test]

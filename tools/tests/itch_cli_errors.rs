@@ -116,12 +116,24 @@ fn damage_inside_readable_files_is_counted_with_exit_0() {
     assert_eq!(s["truncated"], 1);
     assert_eq!(
         s["messages"],
-        6 * 3 + 1,
-        "complete messages of the cut packet are kept: {s}"
+        6 * 3,
+        "a datagram cut by the capture is withheld, even its complete message: {s}"
+    );
+    // Its 3 messages (seq 19..21) are a gap: 1 complete and 2 cut or absent.
+    assert_eq!(
+        (s["gaps"].as_u64(), s["gap_messages"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(
+        (
+            s["truncated_complete_messages"].as_u64(),
+            s["truncated_lost_messages"].as_u64()
+        ),
+        (Some(1), Some(2))
     );
     let d = tickwatch(&["dump", cut.to_str().unwrap()]);
     assert!(d.status.success());
-    assert_eq!(String::from_utf8(d.stdout).unwrap().lines().count(), 19);
+    assert_eq!(String::from_utf8(d.stdout).unwrap().lines().count(), 18);
 
     // Random bytes forced to be read as raw ITCH: counters, no error.
     let random = dir.path().join("random.itch");
@@ -159,6 +171,58 @@ fn damage_inside_readable_files_is_counted_with_exit_0() {
         .unwrap();
     assert!(o.status.success());
     assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 1);
+}
+
+/// A pcap whose UDP payloads are cut mid-message by the snap length (caplen < len) in every other record.
+#[test]
+fn snap_length_cuts_inside_messages_are_counted_with_exit_0() {
+    use feed::encode::build_udp_frame;
+    let dir = tempfile::tempdir().unwrap();
+    let framing = UdpFraming::default();
+    let mut w = PcapWriter::new(Vec::new(), framing).unwrap();
+    let mut frame = Vec::new();
+    for p in 0..10u64 {
+        let msgs: Vec<Vec<u8>> = (0..3u64)
+            .map(|i| {
+                let mut d = vec![b'D', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+                d.extend_from_slice(&(p * 3 + i).to_be_bytes());
+                d
+            })
+            .collect();
+        let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
+        let mut buf = [0u8; 256];
+        let n = write_mold_packet(&mut buf, b"SNAPLEN001", 1 + p * 3, &refs).unwrap();
+        build_udp_frame(&mut frame, &framing, p as u16, &buf[..n]);
+        // Odd records keep all but the last 10 bytes: 2 complete Order Deletes, the third cut mid-message.
+        let keep = if p % 2 == 1 {
+            frame.len() - 10
+        } else {
+            frame.len()
+        };
+        w.write_frame(1_000 + p, &frame[..keep], frame.len() as u32)
+            .unwrap();
+    }
+    let path = dir.path().join("snaplen.pcap");
+    std::fs::write(&path, w.into_inner().unwrap()).unwrap();
+    let o = stats(&path, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = json(&o);
+    let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k} in {s}"));
+    // 5 intact packets delivered; the 5 cut ones are withheld (crate truncation policy), each a 3-message gap.
+    assert_eq!((n("messages"), n("frames"), n("packets")), (15, 10, 10));
+    assert_eq!(n("truncated"), 5);
+    assert_eq!((n("gaps"), n("gap_messages")), (5, 15));
+    assert_eq!(
+        (
+            n("truncated_complete_messages"),
+            n("truncated_lost_messages")
+        ),
+        (10, 5)
+    );
+    assert_eq!(n("malformed") + n("unknown") + n("duplicates"), 0);
+    let d = tickwatch(&["dump", path.to_str().unwrap()]);
+    assert_eq!(d.status.code(), Some(0));
+    assert_eq!(String::from_utf8(d.stdout).unwrap().lines().count(), 15);
 }
 
 #[test]

@@ -9,17 +9,26 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let mut seq = Sequencer::new();
     let mut an = Analyzer::new(AnalyzerConfig::default());
-    // The input may hold several datagrams: split on a 2-byte big-endian length prefix.
+    // The input may hold several datagrams: split on a 2-byte big-endian length prefix whose top bit says the
+    // datagram was cut by the capture (its messages withheld, its sequence range a gap).
     let mut rest = data;
     while rest.len() >= 2 {
-        let n = (u16::from_be_bytes([rest[0], rest[1]]) as usize).min(rest.len() - 2);
+        let prefix = u16::from_be_bytes([rest[0], rest[1]]);
+        let cut = prefix & 0x8000 != 0;
+        let n = ((prefix & 0x7FFF) as usize).min(rest.len() - 2);
         let dgram = &rest[2..2 + n];
         rest = &rest[2 + n..];
         let Ok(p) = Packet::parse(dgram) else {
             assert!(dgram.len() < HEADER_LEN);
             continue;
         };
-        let _ = seq.on_packet(&p);
+        let gaps_before = seq.counters().gaps;
+        if cut {
+            let _ = seq.on_lost_packet(p.session(), p.sequence(), p.count());
+        } else {
+            let _ = seq.on_packet(&p);
+        }
+        assert!(seq.counters().gaps <= gaps_before + 1);
         let mut blocks = p.blocks();
         let mut used = 0usize;
         let mut count = 0u32;
@@ -38,7 +47,11 @@ fuzz_target!(|data: &[u8]| {
             (_, None) => assert_eq!(count, 0),
             (_, Some(e)) => panic!("unexpected {e:?} for {:?}", p.kind()),
         }
-        an.on_mold(1, 0, dgram, false, &mut |_, _| {});
+        let mut delivered = 0u32;
+        an.on_mold(1, 0, dgram, cut, &mut |_, _| delivered += 1);
+        if cut {
+            assert_eq!(delivered, 0, "a datagram cut by the capture delivers nothing");
+        }
     }
     let s = an.stats();
     assert!(s.messages <= data.len() as u64);

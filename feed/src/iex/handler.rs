@@ -5,21 +5,23 @@
 //! and allocates nothing after [`IexHandler::new`].
 //!
 //! Policy, stated once:
-//! * **Truncated segments** (fewer bytes than the header announces, or a UDP payload flagged truncated by the
-//!   capture reader) deliver no message: their complete messages are counted as
+//! * **Truncated segments** (the caller's `udp_truncated` flag: the capture holds fewer bytes of the datagram than
+//!   were sent, by snap length or a record cut short) deliver no message: their complete messages are counted as
 //!   [`SequenceStats::truncated_complete_messages`], partial and absent ones as
-//!   [`SequenceStats::truncated_lost_messages`], and the stream moves past them (see [`super::sequence`]). Per-type
-//!   counts therefore equal those of decoders that drop a cut capture record (tshark).
+//!   [`SequenceStats::truncated_lost_messages`], and every new sequence number they announce is a gap (see
+//!   [`super::sequence`]). Per-type counts therefore equal those of decoders that drop a cut capture record
+//!   (tshark). This is the crate-wide truncation policy (see the crate docs), shared with MoldUDP64.
 //! * **Duplicates** (messages whose sequence number was already accepted) are delivered and counted when
 //!   [`IexHandler::deliver_duplicates`] is on (capture analysis: a capture's content is reported as it is, the
 //!   sequence figures say what was duplicated), and skipped when it is off (live book building).
 //! * **Bad messages** (unknown type for the protocol, shorter than the spec) are skipped by length and counted;
-//!   **bad framing** (a block overrunning a complete segment, a zero length, bytes after the last block) stops the
-//!   walk of that segment, keeps what was delivered and is counted.
+//!   **bad framing** of an intact datagram (a block overrunning the payload, a payload shorter than the header's
+//!   payload length, a zero length, bytes after the last block) stops the walk of that segment, keeps what was
+//!   delivered and is counted in [`IexStats::framing_errors`].
 
 use super::message::{decode, DecodeError, Message};
 use super::sequence::{SequenceStats, SequenceTracker, Verdict};
-use super::transport::{BlockError, Packet};
+use super::transport::Packet;
 use super::Protocol;
 
 /// Where a message came from, handed to the callback with each decoded message.
@@ -79,7 +81,8 @@ pub struct IexStats {
     pub unknown_messages: u64,
     /// Messages shorter than their type's layout (skipped by length).
     pub short_messages: u64,
-    /// Segments whose block walk stopped on a framing error (not truncation).
+    /// Intact segments whose block walk stopped on a framing error, or whose payload is shorter than the header
+    /// announces without the datagram being flagged as cut by the capture.
     pub framing_errors: u64,
     /// Messages of duplicate or overlapping segments that were skipped (only with `deliver_duplicates` off).
     pub skipped_duplicates: u64,
@@ -188,7 +191,7 @@ impl IexHandler {
         self.stats.segments_by_protocol[protocol as usize] += 1;
         self.stats.payload_bytes += packet.payload().len() as u64;
 
-        if packet.is_truncated() || udp_truncated {
+        if udp_truncated {
             let integrity = packet.integrity();
             self.tracker.observe_truncated(header, integrity.complete);
             return Outcome::Truncated {
@@ -207,12 +210,14 @@ impl IexHandler {
         let base_seq = header.first_message_sequence_number();
         let (session_id, send_time) = (header.session_id(), header.send_time());
         let mut delivered = 0u16;
+        let mut framing_error = false;
         for block in packet.messages() {
             let block = match block {
                 Ok(b) => b,
-                Err(BlockError::Truncated { .. }) => break, // not reachable: truncation handled above
+                // The datagram is intact (not cut by the capture), so a payload shorter than the header announces
+                // is broken framing like any other: the messages before the break stay delivered.
                 Err(_) => {
-                    self.stats.framing_errors += 1;
+                    framing_error = true;
                     break;
                 }
             };
@@ -246,6 +251,9 @@ impl IexHandler {
                 }
             }
         }
+        if framing_error || packet.is_truncated() {
+            self.stats.framing_errors += 1;
+        }
         Outcome::Segment {
             protocol,
             verdict,
@@ -276,8 +284,8 @@ mod tests {
         assert_eq!(seen, vec![(1, b'8')]);
         // Same segment again: a duplicate, still delivered by default.
         h.on_datagram(&p, false, |_, _| {});
-        // Cut short: nothing delivered.
-        let out = h.on_datagram(&p[..60], false, |_, _| {
+        // Cut short by the capture: nothing delivered.
+        let out = h.on_datagram(&p[..60], true, |_, _| {
             panic!("no delivery from a truncated segment")
         });
         assert_eq!(
@@ -301,6 +309,12 @@ mod tests {
             (1, 1)
         );
         assert_eq!(s.rejected_datagrams, 1);
+        // The same bytes not flagged as cut: broken framing of an intact datagram (nothing complete to deliver).
+        assert!(matches!(
+            h.on_datagram(&p[..60], false, |_, _| {}),
+            Outcome::Segment { delivered: 0, .. }
+        ));
+        assert_eq!(h.stats().framing_errors, 1);
 
         let mut live = IexHandler::new().deliver_duplicates(false);
         live.on_datagram(&p, false, |_, _| {});

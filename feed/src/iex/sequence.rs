@@ -5,7 +5,8 @@
 //! the tracker keeps the next expected sequence number, the session id and the latest send time, in a table of
 //! [`SequenceTracker::MAX_STREAMS`] entries allocated at construction (no allocation afterwards). Each packet
 //! header gets a [`Verdict`]; every message announced by a data packet ends up in exactly one bucket of
-//! [`SequenceStats`]: in order (counted by the caller), duplicate, missing (gap) or truncated.
+//! [`SequenceStats`]: in order (counted by the caller), duplicate, or missing (gap; a truncated packet's new messages
+//! are missing too, see below).
 //!
 //! Rules, applied to the header of every packet, heartbeats included (a heartbeat's sequence number is the next
 //! message's):
@@ -19,12 +20,14 @@
 //! * all messages below the expected one: [`Verdict::Duplicate`]; some below: [`Verdict::Overlap`];
 //! * otherwise [`Verdict::InOrder`] or [`Verdict::Heartbeat`].
 //!
-//! **Truncated packets** (a capture record cut short; see [`Packet::is_truncated`](super::Packet::is_truncated))
-//! go through [`SequenceTracker::observe_truncated`]: the header is judged as above, the stream moves past the
-//! packet, and its messages are not accepted: the complete ones are counted as
-//! [`SequenceStats::truncated_complete_messages`], the partial and absent ones as
-//! [`SequenceStats::truncated_lost_messages`]. They are neither gaps nor counted messages, which keeps per-type
-//! counts equal to decoders that drop the cut record (tshark).
+//! **Truncated packets** (a datagram cut by the capture: snap length, or the record ends early) go through
+//! [`SequenceTracker::observe_truncated`]: the header is judged as above, the stream moves past the packet, and its
+//! messages are not accepted. Their sequence numbers that were not accepted before are a **gap** (counted in
+//! [`SequenceStats::gaps`] / [`SequenceStats::gap_messages`], verdict [`Verdict::Gap`]), so a consumer can
+//! recover them; the truncated packet's messages are also broken down into
+//! [`SequenceStats::truncated_complete_messages`] (present and decodable, withheld) and
+//! [`SequenceStats::truncated_lost_messages`] (partial or absent). Withholding them keeps per-type counts equal
+//! to decoders that drop the cut record (tshark).
 
 use super::transport::TransportHeader;
 
@@ -180,7 +183,9 @@ impl SequenceTracker {
     }
 
     /// Judges a truncated packet holding `complete` complete messages out of its announced `message_count`, and
-    /// moves its stream past the packet. None of its messages is accepted (see the module docs).
+    /// moves its stream past the packet. None of its messages is accepted: the new ones are reported missing, as a
+    /// [`Verdict::Gap`] (merged with a gap just before the packet, if any) counted in [`SequenceStats::gaps`]; a
+    /// packet whose messages were all accepted before stays [`Verdict::Duplicate`]. See the module docs.
     #[inline]
     pub fn observe_truncated(&mut self, header: &TransportHeader, complete: u16) -> Verdict {
         let count = u64::from(header.message_count());
@@ -189,7 +194,38 @@ impl SequenceTracker {
         self.stats.truncated_packets += 1;
         self.stats.truncated_complete_messages += complete;
         self.stats.truncated_lost_messages += count - complete;
-        verdict
+        if count == 0 {
+            return verdict;
+        }
+        let seq = header.first_message_sequence_number();
+        let (first_missing, lost) = match verdict {
+            Verdict::Duplicate | Verdict::Untracked | Verdict::Heartbeat => return verdict,
+            Verdict::Gap {
+                first_missing,
+                count: before,
+            } => {
+                // The gap before the packet is already counted; extend it over the packet's own messages.
+                self.stats.gap_messages = self.stats.gap_messages.saturating_add(count);
+                return Verdict::Gap {
+                    first_missing,
+                    count: before.saturating_add(count),
+                };
+            }
+            Verdict::Overlap { duplicates } => (
+                seq.saturating_add(u64::from(duplicates)),
+                count - u64::from(duplicates),
+            ),
+            Verdict::Start
+            | Verdict::InOrder
+            | Verdict::Restart { .. }
+            | Verdict::SessionChange { .. } => (seq, count),
+        };
+        self.stats.gaps += 1;
+        self.stats.gap_messages = self.stats.gap_messages.saturating_add(lost);
+        Verdict::Gap {
+            first_missing,
+            count: lost,
+        }
     }
 
     fn judge(&mut self, h: &TransportHeader, count: u64) -> Verdict {
@@ -257,7 +293,8 @@ impl SequenceTracker {
             stream.expected = end;
             stream.last_send_time = stream.last_send_time.max(send_time);
             self.stats.gaps += 1;
-            self.stats.gap_messages += missing;
+            // Saturating: hostile sequence numbers can announce gaps of nearly 2^64 messages on several streams.
+            self.stats.gap_messages = self.stats.gap_messages.saturating_add(missing);
             return Verdict::Gap {
                 first_missing: expected,
                 count: missing,
@@ -340,15 +377,33 @@ mod tests {
     }
 
     #[test]
-    fn truncated_packets_are_counted_apart_and_advance_the_stream() {
+    fn truncated_packets_are_gaps_and_advance_the_stream() {
         let mut t = SequenceTracker::new();
         assert_eq!(obs(&mut t, &header(1, 1, 10, 0, 1)), Verdict::Start);
         let h = header(1, 11, 44, 300, 2);
         assert_eq!(
             t.observe_truncated(Packet::parse(&h).unwrap().header(), 11),
-            Verdict::InOrder
+            Verdict::Gap {
+                first_missing: 11,
+                count: 44
+            }
         );
         assert_eq!(obs(&mut t, &header(1, 55, 1, 2000, 3)), Verdict::InOrder);
+        // A cut copy of messages already accepted loses nothing; a cut packet after a gap extends it.
+        let h = header(1, 50, 6, 1800, 4);
+        assert_eq!(
+            t.observe_truncated(Packet::parse(&h).unwrap().header(), 0),
+            Verdict::Duplicate
+        );
+        let h = header(1, 60, 5, 2500, 5);
+        assert_eq!(
+            t.observe_truncated(Packet::parse(&h).unwrap().header(), 2),
+            Verdict::Gap {
+                first_missing: 56,
+                count: 9
+            }
+        );
+        assert_eq!(t.expected(0x8004, 1), Some(65));
         let s = t.stats();
         assert_eq!(
             (
@@ -356,9 +411,9 @@ mod tests {
                 s.truncated_complete_messages,
                 s.truncated_lost_messages
             ),
-            (1, 11, 33)
+            (3, 11 + 2, 33 + 6 + 3)
         );
-        assert_eq!(s.gaps, 0);
+        assert_eq!((s.gaps, s.gap_messages), (2, 44 + 9));
     }
 
     #[test]
