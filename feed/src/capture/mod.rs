@@ -254,11 +254,30 @@ pub fn looks_like_raw_itch(bytes: &[u8]) -> bool {
 ///
 /// A final message cut short (length prefix says more than the file holds) is not yielded; see
 /// [`RawMessages::cut_short`].
+///
+/// The iterator reads each length prefix one step ahead: when it yields a message it has already loaded the next
+/// message's length. A consumer that dispatches on the message type (a mispredicted indirect jump on mixed traffic)
+/// then does not also throw away the load that locates the next message: that load is older than the jump, so the
+/// walk's dependent chain (position -> length -> next position) keeps running while the misprediction resolves.
 #[derive(Clone, Debug)]
 pub struct RawMessages<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// The length prefix at `pos`, read ahead; [`NO_PREFIX`] when fewer than two bytes remain.
+    ahead: u32,
     cut: Option<CorruptRecord>,
+}
+
+/// `RawMessages::ahead` when no complete length prefix remains.
+const NO_PREFIX: u32 = u32::MAX;
+
+/// The big-endian length prefix at `at`, or [`NO_PREFIX`].
+#[inline(always)]
+fn length_prefix(bytes: &[u8], at: usize) -> u32 {
+    match bytes.get(at..at.wrapping_add(2)) {
+        Some(&[hi, lo]) => u32::from(u16::from_be_bytes([hi, lo])),
+        _ => NO_PREFIX,
+    }
 }
 
 impl<'a> RawMessages<'a> {
@@ -267,6 +286,7 @@ impl<'a> RawMessages<'a> {
         RawMessages {
             bytes,
             pos: 0,
+            ahead: length_prefix(bytes, 0),
             cut: None,
         }
     }
@@ -280,6 +300,18 @@ impl<'a> RawMessages<'a> {
     pub fn position(&self) -> usize {
         self.pos
     }
+
+    #[cold]
+    fn end(&mut self, what: &'static str) -> Option<(u64, &'a [u8])> {
+        self.cut = Some(CorruptRecord {
+            offset: self.pos as u64,
+            what,
+            cut_short: true,
+        });
+        self.pos = self.bytes.len();
+        self.ahead = NO_PREFIX;
+        None
+    }
 }
 
 impl<'a> Iterator for RawMessages<'a> {
@@ -289,33 +321,23 @@ impl<'a> Iterator for RawMessages<'a> {
     fn next(&mut self) -> Option<(u64, &'a [u8])> {
         let b = self.bytes;
         let at = self.pos;
-        let rest = b.get(at..)?;
-        if rest.len() < 2 {
-            if !rest.is_empty() {
-                self.cut = Some(CorruptRecord {
-                    offset: at as u64,
-                    what: "raw ITCH stream ends inside a length prefix",
-                    cut_short: true,
-                });
-                self.pos = b.len();
+        let len = self.ahead;
+        if len == NO_PREFIX {
+            // Fewer than two bytes left: the end, or a cut inside a length prefix.
+            if at < b.len() {
+                return self.end("raw ITCH stream ends inside a length prefix");
             }
             return None;
         }
-        let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-        match rest.get(2..2 + len) {
+        let start = at + 2;
+        let end = start + len as usize;
+        match b.get(start..end) {
             Some(m) => {
-                self.pos = at + 2 + len;
+                self.pos = end;
+                self.ahead = length_prefix(b, end);
                 Some((at as u64, m))
             }
-            None => {
-                self.cut = Some(CorruptRecord {
-                    offset: at as u64,
-                    what: "raw ITCH stream ends inside a message",
-                    cut_short: true,
-                });
-                self.pos = b.len();
-                None
-            }
+            None => self.end("raw ITCH stream ends inside a message"),
         }
     }
 }
