@@ -303,6 +303,35 @@ fn transient_request_errors_are_retried_exactly_once() {
     assert_exactly_once_in_order(&sent, &mock.read_all(), "e.");
 }
 
+/// A broker error that breaks the idempotent producer's gap-less guarantee (UNKNOWN_SERVER_ERROR on a produce
+/// request: what Tansu 0.6 answers after a restart) makes the producer fatal. The records of the rejected
+/// request are re-sent by the replacement producer like every other unconfirmed record, not dead-lettered.
+#[test]
+fn records_failed_by_a_fatal_producer_error_are_re_sent() {
+    let mock = Mock::new("u.");
+    let spool = tempfile::tempdir().unwrap();
+    let mut cfg = mock.config(spool.path());
+    cfg.overrides
+        .push(("max.in.flight.requests.per.connection".into(), "1".into()));
+    let mut sink = KafkaSink::open(cfg).unwrap();
+    let mut sent = Vec::new();
+    submit_range(&mut sink, 0..300, &mut sent);
+    poll_for(&mut sink, Duration::from_millis(200));
+    mock.cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN],
+    );
+    submit_range(&mut sink, 300..1000, &mut sent);
+    let report = sink.shutdown(Duration::from_secs(60)).unwrap();
+    assert!(report.is_complete(), "{report}");
+    assert_eq!(report.counters.failed, 0, "{report}");
+    assert!(
+        report.counters.resent > 0,
+        "no producer reset happened: {report}"
+    );
+    assert_exactly_once_in_order(&sent, &mock.read_all(), "u.");
+}
+
 #[test]
 fn permanent_errors_are_dead_lettered_not_lost() {
     let mock = Mock::new("p.");
