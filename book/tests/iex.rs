@@ -1,10 +1,11 @@
 //! IEX golden tests: the books built from real IEX captures equal books rebuilt here from the independent oracle
 //! CSV rows alone (tshark + Open-Markets-Initiative dissectors; ../shared/data/oracle/iex).
 //!
-//! - DEEP 1.0 (`iex_cppparser-test.pcap.gz`): the final L2 book of every symbol equals the book rebuilt from the
-//!   oracle's price level update rows (`8` buy / `5` sell: symbol, size, price_raw; event flags in `fields_json`),
-//!   applying staged updates when the event flag marks the end of a batch.
-//! - TOPS 1.6 (`tops16.pcap.gz`): the final quote book of every symbol equals its last `Q` row.
+//! - DEEP 1.0 (`iex_cppparser-test.pcap.gz` and the two OMI price level fixtures): the final L2 book of every
+//!   symbol equals the book rebuilt from the oracle's price level update rows (`8` buy / `5` sell: symbol, size,
+//!   price_raw; event flags in `fields_json`), applying staged updates when the event flag marks the end of a batch.
+//! - TOPS 1.6 (`tops16.pcap.gz`): after every quote the symbol's book touch equals that oracle `Q` row (27,217
+//!   quotes), and the final books equal the last quotes (all empty: the capture ends after the close).
 //! - DEEP+ 1.0.2 single-message fixtures: an add then a delete of the same order, executions and a modify of orders
 //!   the fixture never added (counted as unknown references).
 //! - DEEP 1.0 sample `DEEP10.pcap.gz` (no per-message oracle): replays without panic, book invariants hold, and the
@@ -82,17 +83,14 @@ fn our_levels(books: &Books) -> L2 {
     out
 }
 
-#[test]
-fn deep_l2_books_equal_books_rebuilt_from_the_oracle() {
-    let Some(oracle) = feed::testdata::require("oracle/iex/iex_cppparser-test.csv.gz") else {
-        return;
-    };
+/// Replays a DEEP 1.0 capture and compares its final L2 books with the books rebuilt from the oracle CSV rows alone.
+/// Returns (updates, book sides, levels) compared, or None when the data is missing.
+fn deep_equals_oracle(capture: &str, oracle: &str, messages: u64) -> Option<(usize, usize, usize)> {
+    let oracle = feed::testdata::require(oracle)?;
     let mut books = Books::new(StoreConfig::small());
-    let Some(sum) = replay_file("iex/iex_cppparser-test.pcap.gz", &mut books) else {
-        return;
-    };
-    assert_eq!(sum.feed, FeedKind::Iex);
-    assert_eq!(sum.messages, 48_325);
+    let sum = replay_file(capture, &mut books)?;
+    assert_eq!(sum.feed, FeedKind::Iex, "{capture}");
+    assert_eq!(sum.messages, messages, "{capture}");
 
     // Rebuild from the oracle rows alone.
     let mut want = L2::new();
@@ -126,58 +124,115 @@ fn deep_l2_books_equal_books_rebuilt_from_the_oracle() {
         }
     }
     want.retain(|_, lv| !lv.is_empty());
-    assert_eq!(updates, 1526 + 1226);
-    assert!(staged.values().all(|v| v.is_empty()));
+    assert!(staged.values().all(|v| v.is_empty()), "{capture}");
     let got = our_levels(&books);
-    assert!(!want.is_empty());
-    assert_eq!(got, want);
-    assert_eq!(books.pending_updates(), 0);
+    assert!(!want.is_empty(), "{capture}");
+    assert_eq!(got, want, "{capture}");
+    assert_eq!(books.pending_updates(), 0, "{capture}");
     books.check_invariants().unwrap();
     let levels: usize = want.values().map(|l| l.len()).sum();
     eprintln!(
-        "{} books sides, {levels} levels equal the oracle rebuild ({updates} updates)",
+        "{capture}: {} book sides, {levels} levels equal the oracle rebuild ({updates} updates)",
         want.len()
     );
+    Some((updates, want.len(), levels))
 }
 
 #[test]
-fn tops_quote_books_equal_last_oracle_quote() {
+fn deep_l2_books_equal_books_rebuilt_from_the_oracle() {
+    // Every IEX DEEP 1.0 capture with a per-message oracle (DEEP10's is not published; see
+    // deep10_sample_replays_cleanly).
+    let Some((updates, _, _)) = deep_equals_oracle(
+        "iex/iex_cppparser-test.pcap.gz",
+        "oracle/iex/iex_cppparser-test.csv.gz",
+        48_325,
+    ) else {
+        return;
+    };
+    assert_eq!(updates, 1526 + 1226);
+    for (fixture, side) in [
+        ("PriceLevelBuyUpdateMessage", "buy"),
+        ("PriceLevelSellUpdateMessage", "sell"),
+    ] {
+        let got = deep_equals_oracle(
+            &format!("iex/omi/iex-deep1.0-{fixture}.pcap"),
+            &format!("oracle/iex/omi/iex-deep1.0-{fixture}.csv"),
+            1,
+        );
+        assert_eq!(got, Some((1, 1, 1)), "{side} fixture");
+    }
+}
+
+#[test]
+fn tops_quote_books_equal_oracle_quotes() {
     let Some(oracle) = feed::testdata::require("oracle/iex/tops16.csv.gz") else {
         return;
     };
-    let mut books = Books::new(StoreConfig::small());
-    let Some(sum) = replay_file("iex/tops16.pcap.gz", &mut books) else {
+    let Some(path) = feed::testdata::require("iex/tops16.pcap.gz") else {
         return;
     };
+    // After every quote, the touch of that symbol's book (as the event reports it, read back from the book's
+    // levels) equals the oracle's `Q` row: (symbol, bid price, bid size, ask price, ask size), an empty side as
+    // (0, 0). The capture ends after the close, when every quote is empty, so the final books are checked too.
+    let mut books = Books::new(StoreConfig::small());
+    let cap = Capture::open(&path).expect("open capture");
+    let mut got = Vec::new();
+    let sum = replay(&cap, Default::default(), &mut books, |e| {
+        if e.kind == book::EventKind::Quote {
+            got.push((
+                e.symbol.as_str().to_owned(),
+                e.bid_price,
+                u64::from(e.bid_qty),
+                e.ask_price,
+                u64::from(e.ask_qty),
+            ));
+        }
+    });
     assert_eq!(sum.messages, 57_674);
-    let mut want = L2::new();
-    let mut quoted = std::collections::BTreeSet::new();
+    let mut want = Vec::new();
+    let mut last = L2::new();
     for r in oracle_rows(&oracle) {
         if r["msg_type"] != "Q" {
             continue;
         }
         let sym = r["symbol"].clone();
-        quoted.insert(sym.clone());
         let f: serde_json::Value = serde_json::from_str(&r["fields_json"]).unwrap();
         let num = |k: &str| -> i64 {
             f[k].as_str()
                 .map_or_else(|| f[k].as_i64().unwrap(), |s| s.parse().unwrap())
         };
-        for (side, px, sz) in [
-            (b'B', "bidprice_raw", "bidsize"),
-            (b'S', "askprice_raw", "asksize"),
-        ] {
-            let mut lv = BTreeMap::new();
-            if num(sz) != 0 {
-                lv.insert(num(px), num(sz) as u64);
+        let side = |px: &str, sz: &str| {
+            if num(sz) == 0 {
+                (0, 0)
+            } else {
+                (num(px), num(sz) as u64)
             }
-            want.insert((sym.clone(), side), lv);
+        };
+        let (bp, bq) = side("bidprice_raw", "bidsize");
+        let (ap, aq) = side("askprice_raw", "asksize");
+        want.push((sym.clone(), bp, bq, ap, aq));
+        for (k, p, q) in [(b'B', bp, bq), (b'S', ap, aq)] {
+            let lv = last.entry((sym.clone(), k)).or_default();
+            lv.clear();
+            if q != 0 {
+                lv.insert(p, q);
+            }
         }
     }
-    want.retain(|_, lv| !lv.is_empty());
-    assert_eq!(our_levels(&books), want);
-    assert!(quoted.len() > 1000, "{} symbols quoted", quoted.len());
+    assert_eq!(want.len(), 27_217);
+    let nonempty = want.iter().filter(|q| q.2 != 0 || q.4 != 0).count();
+    assert!(nonempty > 3_000, "only {nonempty} non-empty quotes");
+    assert_eq!(got.len(), want.len());
+    if let Some(i) = (0..want.len()).find(|&i| got[i] != want[i]) {
+        panic!("quote {i}: book touch {:?}, oracle {:?}", got[i], want[i]);
+    }
+    last.retain(|_, lv| !lv.is_empty());
+    assert_eq!(our_levels(&books), last);
     books.check_invariants().unwrap();
+    eprintln!(
+        "tops16: {} quotes ({nonempty} non-empty) equal the oracle",
+        want.len()
+    );
 }
 
 #[test]
@@ -227,8 +282,7 @@ fn deep10_sample_replays_cleanly() {
     };
     // MANIFEST.md: 392,011 messages in the file, 12 of them in the truncated final packet (never applied).
     assert_eq!(sum.feed, FeedKind::Iex);
-    assert!(sum.messages <= 391_999, "{}", sum.messages);
-    assert!(sum.messages > 380_000, "{}", sum.messages);
+    assert_eq!(sum.messages, 391_999);
     books.check_invariants().unwrap();
     assert!(books.book_indices().count() > 100);
     eprintln!(
