@@ -1,5 +1,26 @@
 //! Unit tests of the CEP operators, quantifiers and skip strategies, mostly on the examples of the Flink CEP
 //! documentation (expected matches written by hand from the documented semantics).
+//!
+//! | operator | tests |
+//! |---|---|
+//! | strict `next` | `strict_next`, `partitions_are_independent`, `partition_by_mpid_order_ref_and_combined` |
+//! | relaxed `followed_by` | `relaxed_followed_by`, `relaxed_uses_the_condition_with_earlier_bindings` |
+//! | `followed_by_any` | `non_deterministic_followed_by_any`, `skip_strategies` |
+//! | `not_next` | `not_next`, `not_next_at_the_end` |
+//! | `not_followed_by` | `not_followed_by_between_steps` |
+//! | absence at the end, fired by the event-time timer | `not_followed_by_at_the_end_fires_on_the_timer`, `advance_to_fires_timers_without_events`, `skip_applies_to_timer_completed_matches` |
+//! | `times n` / `times n..m` / `times n..` | `times_exact_and_range`, `greedy_loop` |
+//! | `one_or_more` (relaxed, `consecutive`, `allow_combinations`) | `loop_with_relaxed_inner_contiguity`, `loop_with_consecutive`, `loop_with_allow_combinations` |
+//! | `optional` | `optional_step` |
+//! | `greedy` | `greedy_loop`, `greedy_loop_at_the_end_waits_for_the_next_event_or_the_window` |
+//! | `within` | `within_bounds_the_whole_match`, `not_followed_by_at_the_end_fires_on_the_timer` |
+//! | `partition by` symbol / none | `partitions_are_independent` |
+//! | `partition by` mpid / order_ref / (symbol, mpid) | `partition_by_mpid_order_ref_and_combined` |
+//! | `not_preceded_by … within` | `not_preceded_by_anchors_the_start` |
+//! | skip `no_skip` / `past_last_event` / `to_next` | `skip_strategies`, `skip_applies_to_timer_completed_matches` |
+//!
+//! `cep_prop.rs` checks all of them (except the mpid / order_ref keys) against a naive reference matcher on
+//! random patterns and streams.
 
 use std::sync::Arc;
 
@@ -440,6 +461,12 @@ fn skip_strategies() {
         no_skip,
         ["b=B1 b=B2 b=B3 c=C1", "b=B2 b=B3 c=C1", "b=B3 c=C1"]
     );
+    // `no_skip` is the default.
+    let explicit = names(&feed(
+        &mut engine(&rule(&format!("skip no_skip\n {pat}"))),
+        &stream,
+    ));
+    assert_eq!(explicit, no_skip);
     let to_next = names(&feed(
         &mut engine(&rule(&format!("skip to_next\n {pat}"))),
         &stream,
@@ -701,4 +728,58 @@ fn bad_lookbacks() {
         let e = compile_err(src);
         assert!(e.contains(want), "{e}\nshould contain: {want}");
     }
+}
+
+/// Feeds events carrying explicit (locate, mpid, order_ref) keys; returns each match as `rule: step=name …`.
+fn feed_full(engine: &mut Engine, evs: &[(&str, f64, u16, &str, u64)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, &(n, t, locate, mpid, order_ref)) in evs.iter().enumerate() {
+        let mut e = ev(n, t);
+        e.seq = i as u64;
+        e.locate = locate;
+        e.mpid = detect::cep::event::mpid_code(mpid.as_bytes());
+        e.order_ref = order_ref;
+        engine.on_event(&e, &(), |m| {
+            let evs: Vec<String> = m
+                .named_events()
+                .map(|(s, e)| format!("{s}={}", evs[e.seq as usize].0))
+                .collect();
+            out.push(format!("{}: {}", m.rule().name(), evs.join(" ")));
+        });
+    }
+    engine.finish(&(), |_| {});
+    out
+}
+
+#[test]
+fn partition_by_mpid_order_ref_and_combined() {
+    let src = "
+      rule by_mpid { partition by mpid within 5s pattern { a: A\n next b: B } }
+      rule by_order { partition by order_ref within 5s pattern { a: A\n next b: B } }
+      rule by_symbol_mpid { partition by (symbol, mpid) within 5s pattern { a: A\n next b: B } }
+      rule by_none { partition by none within 5s pattern { a: A\n next b: B } }";
+    // (name, ts, locate, mpid, order_ref)
+    let evs = [
+        ("A1", 0.0, 1, "GSCO", 10),
+        ("A2", 0.1, 2, "MSCO", 11),
+        ("A3", 0.2, 2, "GSCO", 12),
+        ("B1", 0.3, 1, "MSCO", 10),
+        ("B2", 0.4, 2, "GSCO", 11),
+    ];
+    let mut got = feed_full(&mut engine(src), &evs);
+    got.sort();
+    let mut want = [
+        // none: one stream A1 A2 A3 B1 B2 → only A3 is directly followed by a B.
+        "by_none: a=A3 b=B1",
+        // mpid: GSCO = A1 A3 B2, MSCO = A2 B1.
+        "by_mpid: a=A2 b=B1",
+        "by_mpid: a=A3 b=B2",
+        // order_ref: 10 = A1 B1, 11 = A2 B2, 12 = A3.
+        "by_order: a=A1 b=B1",
+        "by_order: a=A2 b=B2",
+        // (symbol, mpid): (1,GSCO) = A1, (2,MSCO) = A2, (2,GSCO) = A3 B2, (1,MSCO) = B1.
+        "by_symbol_mpid: a=A3 b=B2",
+    ];
+    want.sort();
+    assert_eq!(got, want);
 }

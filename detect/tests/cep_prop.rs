@@ -471,6 +471,11 @@ fn schema() -> Arc<Schema> {
 }
 
 fn engine_matches(p: &Pat, evs: &[Ev]) -> Option<Matches> {
+    engine_run(p, evs).map(|(m, _)| m)
+}
+
+/// The engine's matches and how many of them a timer completed; `None` when a cap dropped a partial match.
+fn engine_run(p: &Pat, evs: &[Ev]) -> Option<(Matches, u64)> {
     let mut rules = RuleSet::new(CompileContext::new(schema()));
     let src = p.render();
     rules
@@ -505,6 +510,7 @@ fn engine_matches(p: &Pat, evs: &[Ev]) -> Option<Matches> {
         + s.dropped_pool
         + s.dropped_len_cap
         + s.dropped_partition_cap
+        + s.dropped_lookback
         > 0
     {
         // An exponential pattern (e.g. allow_combinations) exceeded the caps: not comparable with the unbounded
@@ -516,7 +522,7 @@ fn engine_matches(p: &Pat, evs: &[Ev]) -> Option<Matches> {
         (0, 0, 0, 0),
         "state leaked"
     );
-    Some(out)
+    Some((out, s.matches_by_timer))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -679,14 +685,171 @@ fn stream() -> impl Strategy<Value = Vec<Ev>> {
     })
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, max_shrink_iters: 4000, ..ProptestConfig::default() })]
+/// What the property test saw: every case is counted, including those it could not compare.
+#[derive(Debug, Default)]
+struct Tally {
+    cases: u64,
+    /// The reference's enumeration exceeded its budget (exponential pattern): not compared.
+    skipped_reference: u64,
+    /// The engine hit one of its caps (dropped a partial match): not compared.
+    skipped_engine_cap: u64,
+    compared: u64,
+    with_matches: u64,
+    matches: u64,
+    timer_matches: u64,
+    /// Compared cases with at least one match, per feature of the pattern.
+    matched_with: BTreeMap<&'static str, u64>,
+}
 
-    #[test]
-    fn engine_equals_reference(p in pattern(), evs in stream()) {
-        let Some(want) = reference(&p, &evs) else { return Ok(()) };
-        let Some(got) = engine_matches(&p, &evs) else { return Ok(()) };
+fn features(p: &Pat) -> Vec<&'static str> {
+    let mut f = Vec::new();
+    for (i, s) in p.steps.iter().enumerate() {
+        f.push(match (i, s.neg, s.contig) {
+            (0, _, _) => "begin",
+            (_, Some(Neg::Next), _) => "not_next",
+            (_, Some(Neg::FollowedBy), _) if i + 1 == p.steps.len() => "not_followed_by at the end",
+            (_, Some(Neg::FollowedBy), _) => "not_followed_by",
+            (_, None, Contig::Strict) => "next",
+            (_, None, Contig::Relaxed) => "followed_by",
+            (_, None, Contig::Any) => "followed_by_any",
+        });
+        if s.neg.is_none() {
+            f.push(match (s.min, s.max) {
+                (1, 1) => "once",
+                (0, 1) => "optional",
+                (2, 2) => "times n",
+                (_, UNB) => "one_or_more",
+                (0, _) => "times n..m optional",
+                _ => "times n..m",
+            });
+            if s.greedy {
+                f.push("greedy");
+            }
+            if s.max > 1 {
+                f.push(match s.inner {
+                    Contig::Strict => "loop consecutive",
+                    Contig::Relaxed => "loop relaxed",
+                    Contig::Any => "loop allow_combinations",
+                });
+            }
+        }
+    }
+    f.push(match p.skip {
+        Skip::No => "skip no_skip",
+        Skip::PastLast => "skip past_last_event",
+        Skip::ToNext => "skip to_next",
+    });
+    f.push(if p.by_key {
+        "partition by symbol"
+    } else {
+        "partition by none"
+    });
+    if p.having.is_some() {
+        f.push("having");
+    }
+    if p.lookback.is_some() {
+        f.push("not_preceded_by");
+    }
+    f.sort_unstable();
+    f.dedup();
+    f
+}
+
+/// Random patterns and streams: the engine's matches must equal the reference's. `PROPTEST_CASES` overrides the
+/// number of cases (default 5 000). Cases that cannot be compared (the reference's search budget or an engine cap
+/// exceeded) are counted and must stay under 1 %; every operator and skip strategy must have produced matches in
+/// compared cases, so a generator drifting into trivial patterns fails the test instead of passing vacuously.
+#[test]
+fn engine_equals_reference() {
+    use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+    use std::cell::RefCell;
+
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        max_shrink_iters: 4000,
+        source_file: Some(file!()),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..Config::default()
+    });
+    let tally = RefCell::new(Tally::default());
+    let result = runner.run(&(pattern(), stream()), |(p, evs)| {
+        let mut t = tally.borrow_mut();
+        t.cases += 1;
+        let Some(want) = reference(&p, &evs) else {
+            t.skipped_reference += 1;
+            return Ok(());
+        };
+        let Some((got, by_timer)) = engine_run(&p, &evs) else {
+            t.skipped_engine_cap += 1;
+            return Ok(());
+        };
+        t.compared += 1;
+        let n: u64 = got.values().map(|v| v.len() as u64).sum();
+        if n > 0 {
+            t.with_matches += 1;
+            t.matches += n;
+            t.timer_matches += by_timer;
+            for f in features(&p) {
+                *t.matched_with.entry(f).or_default() += 1;
+            }
+        }
+        drop(t);
         prop_assert_eq!(got, want, "rule:\n{}", p.render());
+        Ok(())
+    });
+    let t = tally.into_inner();
+    eprintln!("cep_prop: {t:#?}");
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    // (On success the runner ran `cases` new cases plus the persisted regression seeds, without shrinking.)
+    assert!(t.cases >= u64::from(cases));
+    let skipped = t.skipped_reference + t.skipped_engine_cap;
+    assert!(
+        skipped * 100 <= t.cases,
+        "{skipped} of {} cases not compared (> 1 %)",
+        t.cases
+    );
+    assert!(
+        t.with_matches * 3 >= t.compared,
+        "only {} of {} compared cases had matches",
+        t.with_matches,
+        t.compared
+    );
+    if cases >= 1000 {
+        assert!(t.timer_matches > 0, "no timer-completed match compared");
+        for f in [
+            "next",
+            "followed_by",
+            "followed_by_any",
+            "not_next",
+            "not_followed_by",
+            "not_followed_by at the end",
+            "optional",
+            "times n",
+            "times n..m",
+            "one_or_more",
+            "greedy",
+            "loop consecutive",
+            "loop relaxed",
+            "loop allow_combinations",
+            "skip no_skip",
+            "skip past_last_event",
+            "skip to_next",
+            "partition by symbol",
+            "partition by none",
+            "having",
+            "not_preceded_by",
+        ] {
+            let n = t.matched_with.get(f).copied().unwrap_or(0);
+            assert!(n >= 20, "only {n} compared cases with matches use `{f}`");
+        }
     }
 }
 

@@ -494,10 +494,18 @@ impl Parser {
                         return Err(dup(ksp));
                     }
                     self.expect_word("by")?;
+                    // `symbol, mpid` or `(symbol, mpid)`.
+                    let paren = self.is_punct("(");
+                    if paren {
+                        self.next();
+                    }
                     let mut keys = vec![self.ident("a partition key (symbol, mpid, order_ref or none)")?];
                     while self.is_punct(",") {
                         self.next();
                         keys.push(self.ident("a partition key")?);
+                    }
+                    if paren {
+                        self.expect_punct(")")?;
                     }
                     r.partition = Some((keys, ksp));
                 }
