@@ -18,7 +18,9 @@ fn render(m: &feed::iex::Message<'_>) -> usize {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, mut rest)) = data.split_first() else { return };
+    let Some((&mode, mut rest)) = data.split_first() else {
+        return;
+    };
     let mut handler = IexHandler::new().deliver_duplicates(mode & 1 == 0);
     let mut sink = 0usize;
     while !rest.is_empty() {

@@ -42,15 +42,22 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(count, k as u32);
                 assert_eq!(used, p.payload.len());
             }
-            (_, Some(FramingError::TrailingBytes { len })) => assert_eq!(used + len, p.payload.len()),
-            (PacketKind::Messages(k), Some(FramingError::BlockOverrun { .. })) => assert!(count < k as u32),
+            (_, Some(FramingError::TrailingBytes { len })) => {
+                assert_eq!(used + len, p.payload.len())
+            }
+            (PacketKind::Messages(k), Some(FramingError::BlockOverrun { .. })) => {
+                assert!(count < k as u32)
+            }
             (_, None) => assert_eq!(count, 0),
             (_, Some(e)) => panic!("unexpected {e:?} for {:?}", p.kind()),
         }
         let mut delivered = 0u32;
         an.on_mold(1, 0, dgram, cut, &mut |_, _| delivered += 1);
         if cut {
-            assert_eq!(delivered, 0, "a datagram cut by the capture delivers nothing");
+            assert_eq!(
+                delivered, 0,
+                "a datagram cut by the capture delivers nothing"
+            );
         }
     }
     let s = an.stats();
