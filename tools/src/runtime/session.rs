@@ -159,6 +159,27 @@ impl SessionResult {
                 self.detect.features_dropped
             );
         }
+        if let Some(cep) = self.detect.cep.as_ref() {
+            let c = cep.stats();
+            let _ = writeln!(
+                s,
+                "cep: {} matches ({} by timer); partial matches live {} (peak {}), dropped at caps {}; state {} bytes \
+                 live / {} reserved; late events {}",
+                c.matches,
+                c.matches_by_timer,
+                c.runs_live,
+                c.runs_peak,
+                c.dropped_key_cap
+                    + c.dropped_total_cap
+                    + c.dropped_pool
+                    + c.dropped_partition_cap
+                    + c.dropped_len_cap
+                    + c.dropped_lookback,
+                human(c.state_bytes),
+                human(c.reserved_bytes),
+                c.late_events,
+            );
+        }
         let rejected: u64 = self.books.iter().map(FeedBook::rejected_feed).sum();
         if rejected > 0 {
             let _ = writeln!(
