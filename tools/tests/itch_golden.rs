@@ -273,6 +273,11 @@ fn stats_on_synthetic_stress_file() {
     assert!(human.status.success());
     let text = String::from_utf8(human.stdout).unwrap();
     assert!(text.contains("985574") && text.contains("ns/msg"), "{text}");
+    assert!(text.contains("ns/msg thread CPU"), "{text}");
+    assert!(
+        s["cpu_ns_per_msg"].is_number() && s["cpu_ns"].is_u64(),
+        "{s}"
+    );
 }
 
 #[test]
