@@ -20,6 +20,10 @@ start)
     tansu="$("$here/install-tansu.sh")" || die "no tansu binary"
     mkdir -p "$dir"
     running "$dir" && die "already running in $dir (pid $(cat "$dir/tansu.pid"))"
+    # Something else (another broker) on the port would answer the readiness probe below in its place.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        die "127.0.0.1:$port is already in use (another broker?); pick another port"
+    fi
     (
         cd "$dir"
         # sqlite:// URLs are relative to the working directory.
@@ -32,6 +36,7 @@ start)
     for _ in $(seq 1 300); do
         if ! running "$dir"; then tail -20 "$dir/broker.log" >&2; die "broker exited during start"; fi
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            running "$dir" || { tail -20 "$dir/broker.log" >&2; die "broker exited during start"; }
             echo "127.0.0.1:$port"
             exit 0
         fi
