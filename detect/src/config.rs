@@ -211,6 +211,15 @@ pub struct LayeringConfig {
     pub group_by_mpid: bool,
     /// Large orders tracked at once per symbol (oldest dropped when full; counted).
     pub max_tracked_per_symbol: usize,
+    /// Anonymous groups only (one per symbol and side, i.e. possibly many traders): the layer's cancels must be
+    /// unlikely as chance. With `h` the symbol's trailing withdrawal hazard of qualifying orders (withdrawals per
+    /// order-second over `anon_hazard_window_ms`) and `p = 1 − exp(−h · cancel_within)`, the binomial probability
+    /// that at least as many of the layer's orders as were cancelled get withdrawn within the cancel window anyway
+    /// must be ≤ this. 1.0 switches the test off.
+    pub anon_max_chance: f64,
+    /// Anonymous groups: time constant of the exponentially weighted withdrawal hazard (exposure counts from the
+    /// symbol's first execution, so resting pre-open books do not dilute it).
+    pub anon_hazard_window_ms: u64,
 }
 
 impl Default for LayeringConfig {
@@ -226,6 +235,8 @@ impl Default for LayeringConfig {
             cancel_within_ms: 1_000,
             group_by_mpid: true,
             max_tracked_per_symbol: 128,
+            anon_max_chance: 1e-4,
+            anon_hazard_window_ms: 300_000,
         }
     }
 }
@@ -359,6 +370,18 @@ pub struct CoordinatedBuyingConfig {
     /// by chance about once per 600 windows per symbol, so among ~50 such symbols three coincide within 3 s a few
     /// times a day; at 4 it is about once in 10 000 windows and coincidences of three vanish.
     pub anon_min_orders_per_symbol: u32,
+    /// Anonymous variant: a symbol's baseline is the rate over the part of the baseline period since the first
+    /// execution on the feed (continuous trading), and symbols are judged only once that history is at least this
+    /// long (before it, e.g. in the first minute after the open, there is no baseline to be unusual against).
+    pub anon_min_history_ms: u64,
+    /// Anonymous variant: a symbol's count must also exceed the highest count of qualifying buys its sliding window
+    /// reached during the baseline period (a burst of a size the symbol already produced in the last 5 minutes is
+    /// not unusual, however low its mean rate).
+    pub anon_exceed_trailing_peak: bool,
+    /// Anonymous variant: a symbol's count must also be improbable under its own baseline: P(N ≥ count) for N
+    /// Poisson with mean = baseline per window must be ≤ this (1.0 switches the test off). Qualifying buys come in
+    /// bursts (spreads reopening after trades), so "10 × a small mean" alone is not unusual.
+    pub anon_max_chance: f64,
     /// MPIDs tracked at once (fixed table; further MPIDs are counted and ignored until slots free up).
     pub max_mpids: usize,
 }
@@ -375,6 +398,9 @@ impl Default for CoordinatedBuyingConfig {
             anon_rate_multiple: 10.0,
             anon_baseline_window_ms: 300_000,
             anon_min_orders_per_symbol: 4,
+            anon_min_history_ms: 60_000,
+            anon_exceed_trailing_peak: true,
+            anon_max_chance: 1e-5,
             max_mpids: 1024,
         }
     }
@@ -588,6 +614,8 @@ impl DetectConfig {
         win(l.cancel_within_ms, "layering.cancel_within_ms")?;
         pos(l.size_multiple, "layering.size_multiple")?;
         frac(l.cancel_fraction, "layering.cancel_fraction")?;
+        frac(l.anon_max_chance, "layering.anon_max_chance")?;
+        win(l.anon_hazard_window_ms, "layering.anon_hazard_window_ms")?;
         check(
             (1..=1024).contains(&l.max_tracked_per_symbol),
             "layering.max_tracked_per_symbol",
@@ -670,6 +698,13 @@ impl DetectConfig {
             "coordinated_buying.anon_rate_multiple",
             b.anon_rate_multiple,
             "must be ≥ 0",
+        )?;
+        frac(b.anon_max_chance, "coordinated_buying.anon_max_chance")?;
+        check(
+            b.anon_min_history_ms <= MAX_WINDOW_MS,
+            "coordinated_buying.anon_min_history_ms",
+            b.anon_min_history_ms,
+            "must be ≤ 24 h",
         )?;
         check(
             (1..=65_536).contains(&b.max_mpids),

@@ -468,6 +468,9 @@ impl DetectorSet {
                 }
             }
             if let (Some(d), Some(s)) = (self.coordinated.as_mut(), st.coord.as_mut()) {
+                if c.exec.is_some() {
+                    d.note_trade(ts);
+                }
                 if let Some(n) = new_order {
                     if ev.kind == EventKind::Add
                         && n.side == Side::Buy

@@ -614,7 +614,10 @@ fn coord_setup(n: u16) -> (Sim, u64) {
     for i in 0..n {
         t = s.standard_book(10 + i, &format!("CO{i}"), t);
     }
-    (s, t + 60 * S)
+    // Continuous trading has started (a sell, which does not qualify): the anonymous variant judges symbols once
+    // there are `anon_min_history_ms` [60 s] of baseline (counted in whole 5-s buckets).
+    s.aggress(t, 10 + n - 1, Side::Sell, 100, 9 * D);
+    (s, t + 70 * S)
 }
 
 #[test]

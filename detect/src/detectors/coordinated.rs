@@ -70,6 +70,76 @@ struct Hot {
 pub(crate) struct CoordSym {
     win: SlidingWindow<u32>,
     base: SlidingWindow<u32>,
+    /// Highest sliding-window count reached in each `PEAK_BUCKET_NS` bucket of the baseline period (ring).
+    peaks: [u16; PEAK_BUCKETS],
+    /// Absolute bucket number of the newest entry of `peaks` (`u64::MAX` = none).
+    peak_head: u64,
+}
+
+/// P(N ≥ k) for N Poisson with mean `lambda` (summed from k upwards: accurate in the far tail).
+fn poisson_tail(lambda: f64, k: u32) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if lambda <= 0.0 {
+        return 0.0;
+    }
+    // term_k = e^-λ λ^k / k!
+    let mut term = (-lambda).exp();
+    for j in 1..=k {
+        term *= lambda / j as f64;
+    }
+    let mut total = 0.0;
+    let mut j = k;
+    while term > total * 1e-12 && j < k + 200 {
+        total += term;
+        j += 1;
+        term *= lambda / j as f64;
+    }
+    total.min(1.0)
+}
+
+/// Buckets of the trailing-peak ring (covering up to `PEAK_BUCKETS × PEAK_BUCKET_NS` = 10 min).
+const PEAK_BUCKETS: usize = 120;
+/// Width of a trailing-peak bucket.
+const PEAK_BUCKET_NS: u64 = 5_000_000_000;
+
+impl CoordSym {
+    /// Records the sliding-window count `count` at `ts` in the trailing-peak ring.
+    fn note_peak(&mut self, ts: u64, count: u32) {
+        let b = ts / PEAK_BUCKET_NS;
+        if self.peak_head == u64::MAX || b > self.peak_head {
+            let from = if self.peak_head == u64::MAX {
+                b
+            } else {
+                (self.peak_head + 1).max(b.saturating_sub(PEAK_BUCKETS as u64 - 1))
+            };
+            for x in from..=b {
+                self.peaks[(x % PEAK_BUCKETS as u64) as usize] = 0;
+            }
+            self.peak_head = b;
+        }
+        if b + (PEAK_BUCKETS as u64) > self.peak_head {
+            let e = &mut self.peaks[(b % PEAK_BUCKETS as u64) as usize];
+            *e = (*e).max(count.min(u16::MAX as u32) as u16);
+        }
+    }
+
+    /// Highest count recorded in buckets ending at or before `until` and starting after `since`.
+    fn peak_between(&self, since: u64, until: u64) -> u32 {
+        if self.peak_head == u64::MAX {
+            return 0;
+        }
+        let first = (self.peak_head + 1).saturating_sub(PEAK_BUCKETS as u64);
+        let mut m = 0u32;
+        for x in first..=self.peak_head {
+            let start = x * PEAK_BUCKET_NS;
+            if start >= since && start + PEAK_BUCKET_NS <= until {
+                m = m.max(u32::from(self.peaks[(x % PEAK_BUCKETS as u64) as usize]));
+            }
+        }
+        m
+    }
 }
 
 impl CoordSym {
@@ -77,6 +147,8 @@ impl CoordSym {
         CoordSym {
             win: SlidingWindow::new(cfg.window_ms * NS_PER_MS, 30),
             base: SlidingWindow::new(cfg.anon_baseline_window_ms * NS_PER_MS, 60),
+            peaks: [0; PEAK_BUCKETS],
+            peak_head: u64::MAX,
         }
     }
 }
@@ -95,6 +167,9 @@ pub(crate) struct CoordinatedBuying {
     used_until_max: u64,
     /// No new anonymous alert before this time (one alert per episode).
     anon_quiet_until: u64,
+    /// Feed time of the first execution seen in any symbol (0 = none yet): continuous trading has started, and
+    /// baselines are rates over the time since then.
+    first_trade_ts: u64,
     /// Qualifying attributed orders ignored because the MPID table was full.
     pub(crate) dropped_mpid: u64,
     /// Unusual symbols ignored because the hot list was full.
@@ -136,8 +211,17 @@ impl CoordinatedBuying {
             used: [(0, 0); HOT],
             used_until_max: 0,
             anon_quiet_until: 0,
+            first_trade_ts: 0,
             dropped_mpid: 0,
             dropped_hot: 0,
+        }
+    }
+
+    /// Notes an execution (the first one starts the baseline history of every symbol).
+    #[inline]
+    pub(crate) fn note_trade(&mut self, ts: u64) {
+        if self.first_trade_ts == 0 {
+            self.first_trade_ts = ts.max(1);
         }
     }
 
@@ -264,13 +348,37 @@ impl CoordinatedBuying {
         s.win.add(ts, 1);
         s.base.add(ts, 1);
         let count = s.win.total();
-        let base_span = s.base.window_ns() - s.base.bucket_width_ns();
+        if self.cfg.anon_exceed_trailing_peak {
+            s.note_peak(ts, count);
+        }
+        if count < self.cfg.anon_min_orders_per_symbol || self.first_trade_ts == 0 {
+            return;
+        }
+        // Baseline: qualifying buys over the baseline period before the newest bucket, as a rate over the part of
+        // that period since the symbol's first execution.
+        let newest_start = ts - ts % s.base.bucket_width_ns();
+        let base_span = (s.base.window_ns() - s.base.bucket_width_ns())
+            .min(newest_start.saturating_sub(self.first_trade_ts));
+        if base_span < self.cfg.anon_min_history_ms * NS_PER_MS {
+            return;
+        }
         let baseline = s.base.total_before_newest() as f64 * s.win.window_ns() as f64
             / base_span.max(1) as f64;
-        let unusual = count >= self.cfg.anon_min_orders_per_symbol
-            && count as f64 >= self.cfg.anon_rate_multiple * baseline;
-        if !unusual {
+        if (count as f64) < self.cfg.anon_rate_multiple * baseline {
             return;
+        }
+        let chance = poisson_tail(baseline, count);
+        if chance > self.cfg.anon_max_chance {
+            return;
+        }
+        let mut peak = 0;
+        if self.cfg.anon_exceed_trailing_peak {
+            // Peaks of buckets that ended before the current window began, within the baseline history.
+            let since = newest_start.saturating_sub(base_span);
+            peak = s.peak_between(since, ts.saturating_sub(self.window_ns));
+            if count <= peak {
+                return;
+            }
         }
         if ts < self.used_until_max
             && self
@@ -338,6 +446,8 @@ impl CoordinatedBuying {
             .figure("symbols", n)
             .figure("count_in_window", count)
             .figure("baseline_per_window", baseline)
+            .figure("trailing_peak", peak)
+            .figure("chance", chance)
             .figure("span_ns", ts - start);
         let until = ts + self.window_ns;
         self.anon_quiet_until = until;

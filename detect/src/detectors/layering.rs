@@ -83,6 +83,8 @@ struct Arm {
     first_ts: u64,
     median: u32,
     size_sum: u64,
+    /// The symbol's withdrawal hazard of qualifying orders at the execution (before the layer's own cancels).
+    hazard: f64,
 }
 
 const NO_EXEC: EvidenceOrder = EvidenceOrder {
@@ -123,6 +125,7 @@ impl Arm {
         first_ts: 0,
         median: 0,
         size_sum: 0,
+        hazard: 0.0,
     };
 }
 
@@ -138,6 +141,13 @@ pub(crate) struct LayerSym {
     armed: u32,
     /// (side, group, until): after an alert, that side and group arm no new layer before `until`.
     quiet: [(Side, [u8; 4], u64); ARMS],
+    /// Withdrawal hazard of the tracked (qualifying) orders, exponentially weighted: time of the last update,
+    /// exposure (order-seconds) and withdrawals (orders that left the book by delete, full cancel or replace).
+    hz_ts: u64,
+    hz_exposure_s: f64,
+    hz_withdrawn: f64,
+    /// Whether the symbol has traded (the hazard's exposure counts from its first execution).
+    traded: bool,
 }
 
 impl LayerSym {
@@ -151,18 +161,75 @@ impl LayerSym {
             arms: [Arm::IDLE; ARMS],
             armed: 0,
             quiet: [(Side::None, [0; 4], 0); ARMS],
+            hz_ts: 0,
+            hz_exposure_s: 0.0,
+            hz_withdrawn: 0.0,
+            traded: false,
         }
     }
 
+    /// Brings the hazard's exposure integral up to `ts` (called before the number of live tracked orders changes).
     #[inline]
-    fn retire(&mut self, slot: usize) {
-        let t = &mut self.ring[slot];
-        if t.live {
+    fn hz_advance(&mut self, ts: u64, tau_s: f64) {
+        if !self.traded {
+            self.hz_ts = ts;
+            return;
+        }
+        if ts > self.hz_ts {
+            let live = (self.live_side[1] + self.live_side[2] + self.live_side[0]) as f64;
+            let dt = (ts - self.hz_ts) as f64 * 1e-9;
+            let d = (-dt / tau_s).exp();
+            self.hz_exposure_s = self.hz_exposure_s * d + live * tau_s * (1.0 - d);
+            self.hz_withdrawn *= d;
+            self.hz_ts = ts;
+        }
+    }
+
+    /// Withdrawals per order-second of the symbol's qualifying orders (0 before any exposure).
+    fn hazard_per_s(&self) -> f64 {
+        if self.hz_exposure_s > 0.0 {
+            self.hz_withdrawn / self.hz_exposure_s
+        } else {
+            0.0
+        }
+    }
+
+    /// Stops tracking `slot` (at time `ts`; `withdrawn` = it left the book by its owner's withdrawal).
+    #[inline]
+    fn retire(&mut self, slot: usize, ts: u64, tau_s: f64, withdrawn: bool) {
+        if self.ring[slot].live {
+            self.hz_advance(ts, tau_s);
+            let t = &mut self.ring[slot];
             t.live = false;
             self.live_side[t.side as usize] -= 1;
             self.index.remove(t.order_ref);
+            if withdrawn && self.traded {
+                self.hz_withdrawn += 1.0;
+            }
         }
     }
+}
+
+/// P(X ≥ k) for X ~ Binomial(n, p).
+fn binomial_tail(n: usize, k: usize, p: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n {
+        return 0.0;
+    }
+    let p = p.clamp(0.0, 1.0);
+    let mut total = 0.0;
+    let mut coef = 1.0f64; // C(n, j), built up from C(n, 0)
+    for j in 0..=n {
+        if j > 0 {
+            coef = coef * (n + 1 - j) as f64 / j as f64;
+        }
+        if j >= k {
+            total += coef * p.powi(j as i32) * (1.0 - p).powi((n - j) as i32);
+        }
+    }
+    total.min(1.0)
 }
 
 /// The layering detector.
@@ -174,6 +241,9 @@ pub(crate) struct Layering {
     cancel_ns: u64,
     /// Tracked orders overwritten while still live and young enough to matter.
     pub(crate) evicted: u64,
+    /// Anonymous layers completed but dropped as chance (see `anon_max_chance`).
+    pub(crate) chance_rejected: u64,
+    hz_tau_s: f64,
     /// Scratch index buffers for [`Layering::try_arm`] (allocated once, so arming never touches the heap).
     scratch: Box<[u16]>,
     scratch_group: Box<[u16]>,
@@ -187,6 +257,8 @@ impl Layering {
             exec_ns: cfg.execution_within_ms * NS_PER_MS,
             cancel_ns: cfg.cancel_within_ms * NS_PER_MS,
             evicted: 0,
+            chance_rejected: 0,
+            hz_tau_s: cfg.anon_hazard_window_ms as f64 * 1e-3,
             scratch: vec![0u16; MAX_TRACKED].into_boxed_slice(),
             scratch_group: vec![0u16; MAX_TRACKED].into_boxed_slice(),
         }
@@ -218,14 +290,18 @@ impl Layering {
                     t.remaining.saturating_sub(w.qty)
                 };
                 if w.gone || t.remaining == 0 {
-                    s.retire(slot);
+                    s.retire(slot, ts, self.hz_tau_s, true);
                 }
             }
         }
         // 2. Executions: against a tracked order (disqualifies it), or on the opposite side (may arm a layer).
         if let Some(x) = c.exec {
+            if !s.traded {
+                s.hz_advance(ts, self.hz_tau_s);
+                s.traded = true;
+            }
             if let Some(slot) = s.index.get(x.order_ref) {
-                s.retire(slot as usize);
+                s.retire(slot as usize, ts, self.hz_tau_s, false);
             }
             if s.armed > 0 && x.order_ref != 0 {
                 for arm in s.arms.iter_mut().filter(|a| a.active) {
@@ -256,12 +332,13 @@ impl Layering {
                     if ts.saturating_sub(s.ring[slot].ts) <= self.place_ns + self.exec_ns {
                         self.evicted += 1;
                     }
-                    s.retire(slot);
+                    s.retire(slot, ts, self.hz_tau_s, false);
                 }
                 // A reused reference (bad input) must not leave a stale index entry behind.
                 if let Some(old) = s.index.get(n.order_ref) {
-                    s.retire(old as usize);
+                    s.retire(old as usize, ts, self.hz_tau_s, false);
                 }
+                s.hz_advance(ts, self.hz_tau_s);
                 s.ring[slot] = Tracked {
                     live: true,
                     side: n.side,
@@ -323,9 +400,25 @@ impl Layering {
             if arm.layered > 0
                 && arm.cancelled as f64 >= self.cfg.cancel_fraction * arm.layered as f64
             {
-                Self::emit(&self.cfg, c, arm, out);
                 arm.active = false;
                 s.armed -= 1;
+                // Anonymous group: could independent traders' ordinary cancels have produced this?
+                let mut chance = None;
+                if arm.mpid == [0; 4] {
+                    let h = arm.hazard;
+                    let p = 1.0 - (-h * self.cancel_ns as f64 * 1e-9).exp();
+                    let k = arm.members[..arm.n]
+                        .iter()
+                        .filter(|m| m.cancelled > 0)
+                        .count();
+                    let pr = binomial_tail(arm.n, k, p);
+                    if pr > self.cfg.anon_max_chance {
+                        self.chance_rejected += 1;
+                        continue;
+                    }
+                    chance = Some((pr, h));
+                }
+                Self::emit(&self.cfg, c, arm, chance, out);
                 let until = ts + self.cancel_ns;
                 if let Some(q) = s.quiet.iter_mut().min_by_key(|q| q.2) {
                     *q = (arm.side, arm.mpid, until);
@@ -334,7 +427,13 @@ impl Layering {
         }
     }
 
-    fn emit(cfg: &LayeringConfig, c: &Ctx<'_>, arm: &Arm, out: &mut impl FnMut(&Alert)) {
+    fn emit(
+        cfg: &LayeringConfig,
+        c: &Ctx<'_>,
+        arm: &Arm,
+        chance: Option<(f64, f64)>,
+        out: &mut impl FnMut(&Alert),
+    ) {
         let frac = arm.cancelled as f64 / arm.layered as f64;
         let mean = arm.size_sum as f64 / arm.total_orders.max(1) as f64;
         let m_levels = (arm.levels as f64 / cfg.min_levels.max(1) as f64).min(10.0);
@@ -353,6 +452,11 @@ impl Layering {
             .figure("execution_ts_ns", arm.exec.ts_ns);
         if arm.mpid != [0; 4] {
             a.evidence.figure("mpid", Value::text(&arm.mpid));
+        }
+        if let Some((pr, h)) = chance {
+            a.evidence
+                .figure("chance", pr)
+                .figure("withdrawal_hazard_per_s", h);
         }
         for m in &arm.members[..arm.n] {
             let o = EvidenceOrder {
@@ -497,6 +601,8 @@ impl Layering {
             arm.mpid = g;
             arm.exec = EvidenceOrder::from_event("opposite_execution", c.ev);
             arm.deadline = ts + self.cancel_ns;
+            s.hz_advance(ts, self.hz_tau_s);
+            arm.hazard = s.hazard_per_s();
             arm.levels = levels;
             arm.total_orders = orders;
             arm.first_ts = s.ring[gi[start] as usize].ts;
