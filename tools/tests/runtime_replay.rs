@@ -283,3 +283,74 @@ fn hist_log_feeds_report_table_hgrm_and_plots() {
     let hgrm = std::fs::read_to_string(out_dir.join("rx_decoded.hgrm")).unwrap();
     assert!(hgrm.contains("Total count    =        57674"), "{hgrm}");
 }
+
+#[test]
+fn missing_core_is_a_warning_and_every_wait_strategy_is_lossless() {
+    // A layout pinned to a core that does not exist still runs (unpinned, with a warning), and each consumer wait
+    // strategy gives the same books and counts as the default layout.
+    let Some(cap) = feed::testdata::require("iex/iex_cppparser-test.pcap.gz") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let replay = |name: &str, extra: &[&str]| {
+        let out = run_ok(
+            Command::new(TW)
+                .args(["replay", "--alerts-out"])
+                .arg(tmp.path().join(format!("{name}.jsonl")))
+                .arg("--stats-out")
+                .arg(tmp.path().join(format!("{name}.json")))
+                .arg("--levels-csv")
+                .arg(tmp.path().join(format!("{name}.csv")))
+                .args(extra)
+                .arg(&cap),
+        );
+        let mut stats = json(&tmp.path().join(format!("{name}.json")));
+        for k in ["elapsed_ns", "ns_per_msg"] {
+            stats.remove(k);
+        }
+        let levels = std::fs::read_to_string(tmp.path().join(format!("{name}.csv"))).unwrap();
+        (
+            String::from_utf8_lossy(&out.stderr).to_string(),
+            stats,
+            levels,
+        )
+    };
+    let (_, want_stats, want_levels) = replay("default", &[]);
+    assert!(want_levels.lines().count() > 800, "{want_levels}");
+    for (wait, name) in [
+        ("'busy-spin'", "busy-spin"),
+        ("'spin-then-yield'", "spin-then-yield"),
+        ("'park'", "park"),
+        (
+            "{ kind = 'park', spins = 10, yields = 2, park_us = 50 }",
+            "park",
+        ),
+    ] {
+        let cfg = tmp.path().join("layout.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[rings]\npackets = 64\nevents = 256\n\
+                 [[threads]]\nname='rx'\nstages=['receive']\ncore=4096\nwait={wait}\n\
+                 [[threads]]\nname='book'\nstages=['book']\nwait={wait}\n\
+                 [[threads]]\nname='det'\nstages=['detect']\nwait={wait}\n"
+            ),
+        )
+        .unwrap();
+        let (err, stats, levels) = replay("cfg", &["--config", &cfg.to_string_lossy()]);
+        assert!(
+            err.contains("warning: thread rx: core 4096 does not exist"),
+            "{wait}: {err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "rx[receive]@- ({name}; core 4096 unavailable, unpinned)"
+            )),
+            "{err}"
+        );
+        assert!(err.contains(&format!("det[detect]@- ({name})")), "{err}");
+        assert!(err.contains("ns/msg"), "{err}");
+        assert_eq!(stats, want_stats, "{wait}");
+        assert_eq!(levels, want_levels, "{wait}");
+    }
+}

@@ -9,6 +9,11 @@ pub fn available_cores() -> usize {
         .unwrap_or(1)
 }
 
+/// Whether `core` (an OS CPU id) exists and this process may run on it.
+pub fn core_allowed(core: usize) -> bool {
+    core_affinity::get_core_ids().is_some_and(|ids| ids.iter().any(|c| c.id == core))
+}
+
 /// Pins the calling thread to `core` (an OS CPU id). Returns a warning when that is not possible.
 pub fn pin_current(core: usize, thread: &str) -> Result<(), String> {
     let Some(ids) = core_affinity::get_core_ids() else {
@@ -44,5 +49,6 @@ mod tests {
         let ok = std::thread::spawn(|| pin_current(0, "t")).join().unwrap();
         assert!(ok.is_ok(), "{ok:?}");
         assert!(available_cores() >= 1);
+        assert!(core_allowed(0) && !core_allowed(100_000));
     }
 }

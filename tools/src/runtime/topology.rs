@@ -476,7 +476,8 @@ impl Plan {
         self.thread_of(stage).last == stage && stage != Stage::Detect
     }
 
-    /// One-line description, e.g. `feed[receive+book]@1 detect[detect]@0`.
+    /// One-line description, e.g. `feed[receive+book]@1 detect[detect]@0`; a core that does not exist or is not
+    /// allowed shows as `@-` with a note (the thread runs unpinned).
     pub fn describe(&self) -> String {
         self.threads
             .iter()
@@ -486,13 +487,21 @@ impl Plan {
                     .filter(|s| t.runs(**s))
                     .map(|s| s.name())
                     .collect();
-                format!(
-                    "{}[{}]@{} ({})",
-                    t.name,
-                    stages.join("+"),
-                    t.core.map_or("-".to_string(), |c| c.to_string()),
-                    t.wait.name()
-                )
+                match t.core {
+                    Some(c) if !super::affinity::core_allowed(c) => format!(
+                        "{}[{}]@- ({}; core {c} unavailable, unpinned)",
+                        t.name,
+                        stages.join("+"),
+                        t.wait.name()
+                    ),
+                    core => format!(
+                        "{}[{}]@{} ({})",
+                        t.name,
+                        stages.join("+"),
+                        core.map_or("-".to_string(), |c| c.to_string()),
+                        t.wait.name()
+                    ),
+                }
             })
             .collect::<Vec<_>>()
             .join(" ")
