@@ -271,7 +271,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let shared = Shared::default();
     install_signals(&shared.stop)?;
     let mut source = CaptureSource::new(&caps, args.speed.factor());
+    let cpu0 = crate::runtime::clock::process_cpu_ns();
     let mut res = run_session(&opts, None, &mut source, &shared)?;
+    let cpu_ns = cpu0
+        .zip(crate::runtime::clock::process_cpu_ns())
+        .map_or(0, |(a, b)| b.saturating_sub(a));
     if let Some(path) = &args.pipeline.stats_out {
         let (stats, elapsed) = res
             .feed_stats()
@@ -285,7 +289,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         formats.dedup();
         std::fs::write(
             path,
-            stats_document(&stats, &file, &formats.join(","), elapsed)?,
+            stats_document(&stats, &file, &formats.join(","), elapsed, cpu_ns)?,
         )
         .with_context(|| format!("writing {}", path.display()))?;
     }

@@ -188,7 +188,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .ok_or_else(|| anyhow::anyhow!("statistics were not collected"))?;
         std::fs::write(
             path,
-            stats_document(&stats, &format!("udp://{}", info.local), "live", elapsed)?,
+            stats_document(
+                &stats,
+                &format!("udp://{}", info.local),
+                "live",
+                elapsed,
+                crate::runtime::clock::process_cpu_ns().unwrap_or(0),
+            )?,
         )
         .with_context(|| format!("writing {}", path.display()))?;
     }

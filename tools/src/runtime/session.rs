@@ -421,29 +421,34 @@ pub fn run_session<S: Source>(
     })
 }
 
-/// The `stats --json` document for `stats` (FeedStats plus `file`, `format`, `elapsed_ns`, `ns_per_msg`).
+/// The `stats --json` document for `stats` (FeedStats plus `file`, `format`, `elapsed_ns`, `ns_per_msg`, `cpu_ns`,
+/// `cpu_ns_per_msg`). `cpu_ns` is the CPU time the whole pipeline (every thread of the process) used for the
+/// session, where `tickwatch stats` reports its single walking thread's.
 pub fn stats_document(
     stats: &FeedStats,
     file: &str,
     format: &str,
     elapsed: Duration,
+    cpu_ns: u64,
 ) -> anyhow::Result<String> {
     let mut v = serde_json::to_value(stats).context("serialising stats")?;
     let elapsed_ns = elapsed.as_nanos() as u64;
-    let ns_per_msg = if stats.messages > 0 {
-        elapsed_ns as f64 / stats.messages as f64
-    } else {
-        0.0
+    let per_msg = |ns: u64| {
+        let x = if stats.messages > 0 {
+            ns as f64 / stats.messages as f64
+        } else {
+            0.0
+        };
+        serde_json::Number::from_f64((x * 100.0).round() / 100.0)
+            .map_or(serde_json::Value::Null, Into::into)
     };
     if let Some(obj) = v.as_object_mut() {
         obj.insert("file".into(), file.into());
         obj.insert("format".into(), format.into());
         obj.insert("elapsed_ns".into(), elapsed_ns.into());
-        obj.insert(
-            "ns_per_msg".into(),
-            serde_json::Number::from_f64((ns_per_msg * 100.0).round() / 100.0)
-                .map_or(serde_json::Value::Null, Into::into),
-        );
+        obj.insert("ns_per_msg".into(), per_msg(elapsed_ns));
+        obj.insert("cpu_ns".into(), cpu_ns.into());
+        obj.insert("cpu_ns_per_msg".into(), per_msg(cpu_ns));
     }
     Ok(format!("{v}\n"))
 }
