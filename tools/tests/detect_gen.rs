@@ -1,7 +1,7 @@
 //! End to end through the binary: `tickwatch gen` → `tickwatch replay --alerts-out` → `tickwatch eval`.
 //!
-//! - One generated day (seed from `TW_GEN_SEED`, default 11; `TW_GEN_MESSAGES` background messages, default 1 M)
-//!   must give every detector precision and recall ≥ 0.95 and no decoy hit.
+//! - Generated days (seeds from `TW_GEN_SEEDS`, default `11 12`; `TW_GEN_MESSAGES` background messages, default
+//!   1 M) must each give every detector precision and recall ≥ 0.95 and no decoy hit.
 //! - Two replays of the same capture give byte-identical alerts, equal to the in-process path
 //!   (`tools::gen::check`), and two `gen` runs with the same flags give byte-identical captures and labels.
 //!
@@ -52,14 +52,23 @@ fn gen(dir: &Path, seed: u64, messages: u64, name: &str) {
 
 #[test]
 fn gen_replay_eval_meets_the_bar() {
-    let seed: u64 = std::env::var("TW_GEN_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(11);
+    let seeds: Vec<u64> = std::env::var("TW_GEN_SEEDS")
+        .unwrap_or_else(|_| "11 12".into())
+        .split_whitespace()
+        .map(|s| s.parse().expect("TW_GEN_SEEDS: seeds separated by spaces"))
+        .collect();
     let messages: u64 = std::env::var("TW_GEN_MESSAGES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    assert!(!seeds.is_empty());
+    for (i, &seed) in seeds.iter().enumerate() {
+        one_day(seed, messages, i == 0);
+    }
+}
+
+/// gen → replay → eval for one seed; `determinism` also replays twice and compares with the in-process path.
+fn one_day(seed: u64, messages: u64, determinism: bool) {
     let dir = tempfile::tempdir().unwrap();
     let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
     gen(dir.path(), seed, messages, "day.pcap");
@@ -92,6 +101,8 @@ fn gen_replay_eval_meets_the_bar() {
         String::from_utf8_lossy(&eval.stderr)
     );
     if let Ok(keep) = std::env::var("TW_GEN_KEEP") {
+        let keep = Path::new(&keep).join(format!("seed{seed}"));
+        std::fs::create_dir_all(&keep).unwrap();
         for f in [
             "alerts.jsonl",
             "day.pcap.labels.jsonl",
@@ -99,12 +110,12 @@ fn gen_replay_eval_meets_the_bar() {
             "day.pcap",
             "eval.json",
         ] {
-            let _ = std::fs::copy(dir.path().join(f), Path::new(&keep).join(f));
+            let _ = std::fs::copy(dir.path().join(f), keep.join(f));
         }
     }
     assert!(
         eval.status.success(),
-        "below the bar or decoy hit:\n{table}"
+        "seed {seed}: below the bar or decoy hit:\n{table}"
     );
     let scores: serde_json::Value =
         serde_json::from_slice(&std::fs::read(p("eval.json")).unwrap()).unwrap();
@@ -121,6 +132,9 @@ fn gen_replay_eval_meets_the_bar() {
             scores[d]["labels"].as_u64().unwrap_or(0) > 0,
             "{d}: no labels\n{table}"
         );
+    }
+    if !determinism {
+        return;
     }
 
     // Determinism: a second replay, and the in-process path, give the same bytes.
