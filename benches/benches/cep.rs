@@ -11,11 +11,13 @@
 //! Rules: N rules generated from five templates with different thresholds and windows — order-level add → cancel
 //! (partition by order), a symbol-level add → opposite execution → delete sequence, an absence (an execution not
 //! followed by another within the window, fired by a timer), a same-side layer loop (`times 3..` with `having`,
-//! anchored with `not_preceded_by`), and a lookback-anchored burst of deletes — so every event meets several rules
-//! of its kind and partial matches stay alive (windows 50–420 ms).
+//! anchored with `not_preceded_by`), and a lookback-anchored burst of deletes (windows 50–420 ms). Two sets: `Selective`
+//! (each rule restricted to one tenth of the symbols by `locate % 10`, as large rule sets are organised per
+//! instrument group; the criterion groups and a latency pass) and `Dense` (every rule on every symbol, thresholds
+//! keeping 5–50 % of the orders: a stress case with matches on most events; a latency pass over 30,000 events).
 //!
 //! Timed:
-//! * `cep_cpu_time/throughput/{100,1000}_rules`: `Engine::on_event` over the first 50,000 events (1 s of feed
+//! * `cep_cpu_time/throughput/{100,1000}_rules` (selective set): `Engine::on_event` over the first 50,000 events (1 s of feed
 //!   time; one engine per rule count, built outside the timing, each pass one hour of feed time after the
 //!   previous so that every window has expired and the pools' pages are resident after criterion's warm-up),
 //!   `Throughput::Elements` = events, timed by the thread CPU clock (flat sampling: one pass over 1,000 rules takes
@@ -50,6 +52,8 @@ const EVENTS: usize = 300_000;
 const HOUR: u64 = 3_600_000_000_000;
 /// Events of the latency pass (3 s of feed time).
 const LATENCY_EVENTS: usize = 150_000;
+/// Events of the latency pass of the dense rule set (0.6 s of feed time, longer than every window).
+const DENSE_LATENCY_EVENTS: usize = 30_000;
 /// Events per criterion iteration (1 s of feed time).
 const THROUGHPUT_EVENTS: usize = 50_000;
 
@@ -136,43 +140,67 @@ fn events() -> Vec<CepEvent> {
     be.iter().map(pipeline::from_book).collect()
 }
 
+/// The two rule sets of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Set {
+    /// Every rule applies to every symbol, with thresholds that keep 5–50 % of the orders of its kinds: every
+    /// add starts partial matches in hundreds of rules (a stress case: ~2 matches per event with 100 rules, ~23 with
+    /// 1,000).
+    Dense,
+    /// The same templates, each rule restricted to one tenth of the symbols (`locate % 10`) — how a large rule set
+    /// is usually organised (per instrument group): every rule's first step is still evaluated on every event of
+    /// its kinds, but partial matches and matches are ~10× fewer.
+    Selective,
+}
+
 /// `n` rules from five templates with varied thresholds and windows.
-fn rules_text(n: usize) -> String {
+fn rules_text(n: usize, set: Set) -> String {
     let mut s = String::new();
     for i in 0..n {
         // Size thresholds from the stream's add sizes (p10 ≈ 200, p50 ≈ 1000, p90 ≈ 1800 shares): each rule keeps
         // between ~5 % and ~50 % of the orders of its kinds.
         let q = 1000 + 100 * (i % 10);
         let w = 50 + 37 * (i % 11); // window, ms
+        let g = |x: &str| match set {
+            Set::Dense => String::new(),
+            Set::Selective => format!(" and {x}.locate % 10 == {}", (i / 5) % 10),
+        };
         let rule = match i % 5 {
             0 => format!(
                 "rule t{i} {{ partition by order_ref within {w}ms skip past_last_event pattern {{
-                   a: add where a.qty >= {q}
-                   followed_by d: delete | cancel }} }}\n"
+                   a: add where a.qty >= {q}{}
+                   followed_by d: delete | cancel }} }}\n",
+                g("a")
             ),
             1 => format!(
                 "rule t{i} {{ partition by symbol within {w}ms skip past_last_event pattern {{
-                   a: add where a.qty >= {q}
+                   a: add where a.qty >= {q}{}
                    followed_by e: execute | execute_with_price where e.side != a.side
-                   followed_by c: delete where c.order_ref == a.order_ref }} }}\n"
+                   followed_by c: delete where c.order_ref == a.order_ref }} }}\n",
+                g("a")
             ),
             2 => format!(
                 "rule t{i} {{ partition by symbol within {w}ms pattern {{
-                   e: execute | execute_with_price where e.qty >= {q}
-                   not_followed_by x: execute | execute_with_price }} }}\n"
+                   e: execute | execute_with_price where e.qty >= {q}{}
+                   not_followed_by x: execute | execute_with_price }} }}\n",
+                g("e")
             ),
             3 => format!(
                 "rule t{i} {{ partition by symbol within {w}ms skip past_last_event pattern {{
-                   not_preceded_by p: add where p.qty >= {q} within 50ms
-                   a: add where a.qty >= {q} and (count(a) == 0 or a.side == first(a.side)) times 3..
+                   not_preceded_by p: add where p.qty >= {q}{} within 50ms
+                   a: add where a.qty >= {q}{} and (count(a) == 0 or a.side == first(a.side)) times 3..
                    followed_by e: execute | execute_with_price where e.side != a.side }}
-                 having distinct(a.price) >= 3 }}\n"
+                 having distinct(a.price) >= 3 }}\n",
+                g("p"),
+                g("a")
             ),
             _ => format!(
                 "rule t{i} {{ partition by symbol within {w}ms skip past_last_event pattern {{
-                   not_preceded_by p: delete where p.qty >= {q} within 20ms
-                   d: delete where d.qty >= {q}
-                   followed_by d2: delete where d2.side == d.side times 2 }} }}\n"
+                   not_preceded_by p: delete where p.qty >= {q}{} within 20ms
+                   d: delete where d.qty >= {q}{}
+                   followed_by d2: delete where d2.side == d.side times 2 }} }}\n",
+                g("p"),
+                g("d")
             ),
         };
         s.push_str(&rule);
@@ -180,9 +208,9 @@ fn rules_text(n: usize) -> String {
     s
 }
 
-fn engine(n: usize) -> Engine {
+fn engine(n: usize, set: Set) -> Engine {
     let mut rs = RuleSet::new(CompileContext::new(Arc::new(pipeline::schema())));
-    rs.add_str("bench.cep", &rules_text(n))
+    rs.add_str("bench.cep", &rules_text(n, set))
         .expect("bench rules compile");
     // Roomy pools: the benchmark measures matching, not dropping (the latency pass reports drops, expected 0).
     let cfg = EngineConfig {
@@ -197,10 +225,9 @@ fn engine(n: usize) -> Engine {
     Engine::new(rs, cfg)
 }
 
-fn latency_report(evs: &[CepEvent]) {
-    let evs = &evs[..LATENCY_EVENTS];
+fn latency_report(evs: &[CepEvent], set: Set) {
     for n in [100usize, 1000] {
-        let mut e = engine(n);
+        let mut e = engine(n, set);
         // Warm-up pass: touches the pools' pages (a long-running engine has), then the timed pass one hour of
         // feed time later (every window of the warm-up has expired by its first event).
         for ev in evs {
@@ -228,7 +255,7 @@ fn latency_report(evs: &[CepEvent]) {
         let p = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
         let s = e.stats();
         println!(
-            "cep latency {n:>4} rules: {} events in {:.3} s wall ({:.0} events/s incl. timer), {:.3} s thread CPU \
+            "cep latency {set:?} {n:>4} rules: {} events in {:.3} s wall ({:.0} events/s incl. timer), {:.3} s thread CPU \
              ({:.0} events/s), per event p50 {} ns  \
              p90 {} ns  p99 {} ns  p99.9 {} ns  max {} ns; matches {matches}; runs peak {}, dropped {}; \
              state {:.1} MB live / {:.1} MB reserved",
@@ -252,16 +279,17 @@ fn latency_report(evs: &[CepEvent]) {
 
 fn bench_cep(c: &mut Criterion) {
     let evs = events();
-    // Sanity before timing: both rule sets match something and drop nothing.
+    // Sanity before timing: the rule sets match something.
     for n in [100, 1000] {
-        let mut e = engine(n);
+        let mut e = engine(n, Set::Selective);
         let mut m = 0u64;
         for ev in &evs[..10_000] {
             e.on_event(ev, &(), |_| m += 1);
         }
         assert!(m > 0, "{n} rules: no match on the bench stream");
     }
-    latency_report(&evs);
+    latency_report(&evs[..LATENCY_EVENTS], Set::Selective);
+    latency_report(&evs[..DENSE_LATENCY_EVENTS], Set::Dense);
     // Criterion: the first THROUGHPUT_EVENTS events (1 s of feed time, twice the longest window: the engine
     // reaches its steady state of live partial matches well before the end).
     let evs = &evs[..THROUGHPUT_EVENTS];
@@ -273,7 +301,7 @@ fn bench_cep(c: &mut Criterion) {
     for n in [100usize, 1000] {
         // One engine for every pass, each pass one hour of feed time after the previous one: after the first
         // (warm-up) pass the pools' pages are resident, as in a long-running engine.
-        let mut e = engine(n);
+        let mut e = engine(n, Set::Selective);
         let mut offset = 0u64;
         g.bench_function(format!("{n}_rules"), |b| {
             b.iter_custom(|iters| {
