@@ -321,6 +321,80 @@ fn layering_rearms_on_a_later_execution_before_cancels() {
     );
 }
 
+/// A symbol whose qualifying (300-share) sell orders live about 1 s each, for 2 minutes after trading starts, then
+/// the standard three-order sell layer (`LayerCase::default()`, anonymous or under one MPID).
+fn layer_after_churn(mpid: [u8; 4], cfg: detect::DetectConfig) -> Sim {
+    let mut s = Sim::with(cfg);
+    let t0 = s.standard_book(L, "LAYR", T10);
+    s.aggress(t0, L, Side::Buy, 100, 11 * D); // trading starts
+    let mut live: std::collections::VecDeque<(u64, u64)> = Default::default();
+    let mut t = t0 + MS;
+    for k in 0..1_200u64 {
+        while live.front().is_some_and(|&(until, _)| until <= t) {
+            let (_, r) = live.pop_front().unwrap();
+            s.delete(t, L, r);
+        }
+        // Three 100-share orders for each 300-share one keep the median at 100.
+        let size = if k % 4 == 0 { 300 } else { 100 };
+        let r = s.add(t, L, Side::Sell, 10 * D + (6 + (k % 4) as Price) * C, size);
+        live.push_back((t + 1_000 * MS, r));
+        t += 100 * MS;
+    }
+    while let Some((until, r)) = live.pop_front() {
+        s.delete(until.max(t), L, r);
+    }
+    let t = t + S;
+    let c = LayerCase::default();
+    let mut refs = Vec::new();
+    for i in 0..3 {
+        refs.push(s.add_mpid(
+            t + i as u64 * 200 * MS,
+            L,
+            Side::Sell,
+            c.prices[i],
+            c.sizes[i],
+            &mpid,
+        ));
+    }
+    let te = t + 400 * MS + c.exec_after;
+    s.aggress(te, L, Side::Sell, 100, 9 * D);
+    for (i, r) in refs.iter().enumerate() {
+        s.delete(te + c.cancel_after + i as u64 * 100 * MS, L, *r);
+    }
+    s.finish();
+    s
+}
+
+#[test]
+fn layering_anonymous_needs_cancels_improbable_as_chance() {
+    // Quiet symbol: the anonymous layer fires, with its chance in the evidence (no qualifying withdrawals: 0).
+    let s = layer(LayerCase::default());
+    let a = s.of("layering");
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].evidence.get("chance"), Some(Value::F(0.0)));
+    // Qualifying orders withdrawn at ~1/s: three of three within 1 s happen by chance (p = 1 - e^-1 per order,
+    // chance ~0.25 > 1e-4): not reported.
+    let s = layer_after_churn([0; 4], only("layering"));
+    assert!(s.of("layering").is_empty(), "{:#?}", s.of("layering"));
+    // The same orders under one MPID are one participant's: the literal rule applies.
+    let s = layer_after_churn(*b"AAAA", only("layering"));
+    let a = s.of("layering");
+    assert_eq!(a.len(), 1, "{:#?}", s.alerts);
+    assert_eq!(a[0].evidence.get("mpid"), Some(Value::text(b"AAAA")));
+    assert_eq!(a[0].evidence.get("chance"), None);
+    // With the test switched off the anonymous layer fires too.
+    let mut cfg = only("layering");
+    cfg.layering.anon_max_chance = 1.0;
+    let s = layer_after_churn([0; 4], cfg);
+    let a = s.of("layering");
+    assert_eq!(a.len(), 1, "{:#?}", s.alerts);
+    let chance = a[0].evidence.get("chance");
+    assert!(
+        matches!(chance, Some(Value::F(x)) if x > 0.05 && x < 0.6),
+        "{chance:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Quote stuffing
 // ---------------------------------------------------------------------------------------------------------------
@@ -784,6 +858,58 @@ fn coordinated_buying_anonymous() {
 // ---------------------------------------------------------------------------------------------------------------
 // Order-to-trade ratio
 // ---------------------------------------------------------------------------------------------------------------
+
+/// Four small marketable buys in each of symbols 10, 11, 12 starting at `t` (as in `coordinated_buying_anonymous`).
+fn coord_anon_burst(s: &mut Sim, t: u64) {
+    for (k, loc) in [10u16, 11, 12].into_iter().enumerate() {
+        for j in 0..4u64 {
+            s.aggress(
+                t + k as u64 * 600 * MS + j * 100 * MS,
+                loc,
+                Side::Buy,
+                100,
+                11 * D,
+            );
+        }
+    }
+    s.add(t + 5 * S, 13, Side::Buy, 9 * D, 100); // completes the last sweep
+    s.finish();
+}
+
+#[test]
+fn coordinated_buying_anonymous_warm_up_and_trailing_peak() {
+    // No trade before the burst: continuous trading starts with it, there is no baseline yet, nothing is judged.
+    let mut s = Sim::with(only("coordinated_buying"));
+    let mut t = T10;
+    for i in 0..4u16 {
+        t = s.standard_book(10 + i, &format!("CO{i}"), t);
+    }
+    coord_anon_burst(&mut s, t + 70 * S);
+    assert!(s.of("coordinated_buying").is_empty(), "{:#?}", s.alerts);
+
+    // Symbol 10 already had a burst of 5 such buys 4 minutes earlier: 4 now is not above its trailing peak.
+    let burst_first = |cfg: detect::DetectConfig| {
+        let mut s = Sim::with(cfg);
+        let mut t = T10;
+        for i in 0..4u16 {
+            t = s.standard_book(10 + i, &format!("CO{i}"), t);
+        }
+        s.aggress(t, 13, Side::Sell, 100, 9 * D);
+        let t = t + 70 * S;
+        for j in 0..5u64 {
+            s.aggress(t + j * 100 * MS, 10, Side::Buy, 100, 11 * D);
+        }
+        coord_anon_burst(&mut s, t + 240 * S);
+        s
+    };
+    let s = burst_first(only("coordinated_buying"));
+    assert!(s.of("coordinated_buying").is_empty(), "{:#?}", s.alerts);
+    // Without the trailing-peak rule symbol 10 is unusual again (10x baseline, Poisson chance < 1e-5).
+    let mut cfg = only("coordinated_buying");
+    cfg.coordinated_buying.anon_exceed_trailing_peak = false;
+    let s = burst_first(cfg);
+    assert_eq!(s.of("coordinated_buying").len(), 1, "{:#?}", s.alerts);
+}
 
 #[test]
 fn order_to_trade_per_symbol() {
