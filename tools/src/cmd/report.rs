@@ -49,7 +49,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let svg = args.out.join("latency.svg");
     let png = args.out.join("latency.png");
-    plot(&stages, &svg, &png)?;
+    let names: Vec<String> = args
+        .hist
+        .iter()
+        .map(|p| {
+            p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    plot(&stages, &names.join(", "), &svg, &png)?;
     eprintln!(
         "report: wrote {} .hgrm files, {} and {} in {}",
         stages.len(),
@@ -270,9 +280,10 @@ fn percent_label(x: f64) -> String {
     format!("{q:.decimals$}%")
 }
 
-/// Draws the per-stage percentile curves to an SVG and a PNG.
+/// Draws the per-stage percentile curves to an SVG and a PNG; `source` (the logs' names) goes in the title.
 pub fn plot(
     stages: &BTreeMap<StageName, Histogram<u64>>,
+    source: &str,
     svg: &Path,
     png: &Path,
 ) -> anyhow::Result<()> {
@@ -310,6 +321,7 @@ pub fn plot(
     fn draw<DB: DrawingBackend>(
         root: DrawingArea<DB, plotters::coord::Shift>,
         nonempty: &[(&StageName, &Histogram<u64>)],
+        title: &str,
         x_max: f64,
         y: (f64, f64),
         palette: &[RGBColor],
@@ -320,10 +332,7 @@ pub fn plot(
         root.fill(&WHITE)
             .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "tickwatch latency by stage (percentile distribution)",
-                ("sans-serif", 26),
-            )
+            .caption(title, ("sans-serif", 24))
             .margin(20)
             .margin_right(50)
             .x_label_area_size(50)
@@ -345,13 +354,15 @@ pub fn plot(
         for (i, (name, h)) in nonempty.iter().enumerate() {
             let color = palette[i % palette.len()];
             let pts = curve(h, x_max);
+            let us = |v: u64| duration_label(v as f64 / 1000.0);
             let label = format!(
-                "{}  p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.1} µs",
+                "{}   n {}   p50 {}   p99 {}   p99.9 {}   max {}",
                 name.label,
-                h.value_at_quantile(0.5) as f64 / 1000.0,
-                h.value_at_quantile(0.99) as f64 / 1000.0,
-                h.value_at_quantile(0.999) as f64 / 1000.0,
-                h.max() as f64 / 1000.0
+                h.len(),
+                us(h.value_at_quantile(0.5)),
+                us(h.value_at_quantile(0.99)),
+                us(h.value_at_quantile(0.999)),
+                us(h.max())
             );
             chart
                 .draw_series(LineSeries::new(pts, color.stroke_width(3)))
@@ -374,9 +385,14 @@ pub fn plot(
     }
 
     let size = (1280u32, 760u32);
+    let mut title = format!("tickwatch latency by stage (percentile distribution): {source}");
+    if title.chars().count() > 100 {
+        title = title.chars().take(99).chain(std::iter::once('…')).collect();
+    }
     draw(
         SVGBackend::new(svg, size).into_drawing_area(),
         &nonempty,
+        &title,
         x_max,
         (y_lo, y_hi),
         &palette,
@@ -385,6 +401,7 @@ pub fn plot(
     draw(
         BitMapBackend::new(png, size).into_drawing_area(),
         &nonempty,
+        &title,
         x_max,
         (y_lo, y_hi),
         &palette,
