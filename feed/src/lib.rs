@@ -35,6 +35,8 @@
 //!   for whole packets, a book builder must not apply half a packet's batch (IEX marks batch ends on the last
 //!   message), and it is what tshark and the oracle do (they drop the cut record; DEEP10's per-type counts equal
 //!   the oracle's only this way).
+//! - A record cut only after the datagram's last byte (e.g. a pcapng block missing its trailing length) still counts
+//!   in `truncated`, but its datagram is intact and delivered.
 //! - An **intact** datagram whose internal framing is broken (a block running past the end of the datagram, fewer
 //!   blocks than the header's count, an IEX-TP payload shorter than its header's payload length, bytes after the
 //!   last block) delivers the complete messages before the break and counts the packet as `malformed`. There the
