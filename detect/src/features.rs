@@ -122,6 +122,8 @@ pub(crate) struct FeatureWindow {
     width_ns: u64,
     head: u64,
     total: FeatureCounts,
+    /// Slots that may be non-default (≤ 64 buckets; see `SlidingWindow`).
+    occupied: u64,
 }
 
 impl FeatureWindow {
@@ -132,6 +134,7 @@ impl FeatureWindow {
             width_ns: (window_ns / n as u64).max(1),
             head: u64::MAX,
             total: FeatureCounts::default(),
+            occupied: 0,
         }
     }
 
@@ -147,11 +150,28 @@ impl FeatureWindow {
         }
         let n = self.buckets.len() as u64;
         let steps = (idx - self.head).min(n);
-        for k in 1..=steps {
-            let slot = ((self.head + k) % n) as usize;
-            let old = self.buckets[slot].counts;
-            self.total -= old;
-            self.buckets[slot] = FeatureBucket::default();
+        if n <= 64 {
+            let leaving = crate::window::ring_range_mask(
+                ((self.head + 1) % n) as u32,
+                steps as u32,
+                n as u32,
+            );
+            let mut m = self.occupied & leaving;
+            while m != 0 {
+                let slot = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let old = self.buckets[slot].counts;
+                self.total -= old;
+                self.buckets[slot] = FeatureBucket::default();
+            }
+            self.occupied &= !leaving;
+        } else {
+            for k in 1..=steps {
+                let slot = ((self.head + k) % n) as usize;
+                let old = self.buckets[slot].counts;
+                self.total -= old;
+                self.buckets[slot] = FeatureBucket::default();
+            }
         }
         self.head = idx;
     }
@@ -160,6 +180,9 @@ impl FeatureWindow {
     pub(crate) fn add(&mut self, ts: u64, c: FeatureCounts, trade_price: Option<Price>) {
         self.advance(ts);
         let slot = (self.head % self.buckets.len() as u64) as usize;
+        if slot < 64 {
+            self.occupied |= 1 << slot;
+        }
         let b = &mut self.buckets[slot];
         b.counts += c;
         if let Some(p) = trade_price {
