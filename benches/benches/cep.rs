@@ -12,7 +12,8 @@
 //! (partition by order), a symbol-level add → opposite execution → delete sequence, an absence (an execution not
 //! followed by another within the window, fired by a timer), a same-side layer loop (`times 3..` with `having`,
 //! anchored with `not_preceded_by`), and a lookback-anchored burst of deletes (windows 50–420 ms). Two sets: `Selective`
-//! (each rule restricted to one tenth of the symbols by `locate % 10`, as large rule sets are organised per
+//! (each rule restricted to one tenth of the symbols by `locate % 10` in its first and `not_preceded_by` steps, which
+//! the engine indexes, as large rule sets are organised per
 //! instrument group; the criterion groups and a latency pass) and `Dense` (every rule on every symbol, thresholds
 //! keeping 5–50 % of the orders: a stress case with matches on most events; a latency pass over 30,000 events).
 //!
@@ -148,8 +149,8 @@ enum Set {
     /// 1,000).
     Dense,
     /// The same templates, each rule restricted to one tenth of the symbols (`locate % 10`) — how a large rule set
-    /// is usually organised (per instrument group): every rule's first step is still evaluated on every event of
-    /// its kinds, but partial matches and matches are ~10× fewer.
+    /// is usually organised (per instrument group): the engine's start-step index offers each event only to the
+    /// rules of its symbol's group, and partial matches and matches are ~10× fewer.
     Selective,
 }
 

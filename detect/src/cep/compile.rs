@@ -74,6 +74,24 @@ pub(crate) struct Lookback {
     pub within_ns: u64,
 }
 
+/// A constraint on an event's symbol that a step's condition implies, found at compile time in the condition's
+/// top-level `and` chain (`x.locate % M == C`, `x.locate == C`, `x.symbol == "ABC"`, on the step's own event). The
+/// engine dispatches events to starts and lookbacks through it; the condition itself is still evaluated in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyFilter {
+    /// No constraint found.
+    Any,
+    /// `locate % m == c` (`1 <= m <= MAX_LOCATE_MOD`, `c < m`).
+    LocateMod(u16, u16),
+    /// `locate == c`.
+    Locate(u16),
+    /// `symbol == s`.
+    Symbol([u8; 8]),
+}
+
+/// Largest `M` of an indexed `locate % M == C` constraint.
+pub(crate) const MAX_LOCATE_MOD: u16 = 4096;
+
 /// Maximum number of `not_preceded_by` steps of a rule.
 pub const MAX_LOOKBACKS: usize = 4;
 
@@ -93,6 +111,10 @@ pub struct Rule {
     pub(crate) start: Vec<u8>,
     /// Leading `not_preceded_by` steps.
     pub(crate) lookbacks: Vec<Lookback>,
+    /// Constraint on the symbol that every event starting a match satisfies (engine's start-step index).
+    pub(crate) start_filter: KeyFilter,
+    /// Constraint on the symbol that every event satisfying a `not_preceded_by` step satisfies.
+    pub(crate) lookback_filter: KeyFilter,
     pub(crate) score: Option<Program>,
     pub(crate) side: Option<Program>,
     pub(crate) having: Option<Program>,
@@ -691,6 +713,36 @@ fn compile_rule(ast: &RuleAst, file: &str, cx: &CompileContext) -> Result<Rule, 
         });
     }
     let input = input | lookbacks.iter().fold(0, |m, l| m | l.kinds);
+    // Symbol constraints of the start steps and of the lookbacks (a union: one constraint only if all agree).
+    let union = |fs: &mut dyn Iterator<Item = KeyFilter>| {
+        let mut out: Option<KeyFilter> = None;
+        for f in fs {
+            out = match out {
+                None => Some(f),
+                Some(g) if g == f => Some(g),
+                Some(_) => Some(KeyFilter::Any),
+            };
+        }
+        out.unwrap_or(KeyFilter::Any)
+    };
+    let start_filter = union(&mut start.iter().map(|&s| {
+        let x = ExprCx {
+            cx,
+            stages: &stages,
+            cur: Some(s as usize),
+            lookback: None,
+        };
+        key_filter(steps[s as usize].cond.as_ref(), &x)
+    }));
+    let lookback_filter = union(&mut lead.iter().map(|st| {
+        let x = ExprCx {
+            cx,
+            stages: &stages,
+            cur: None,
+            lookback: Some(&st.name),
+        };
+        key_filter(st.cond.as_ref(), &x)
+    }));
     let having = ast
         .having
         .as_ref()
@@ -719,6 +771,8 @@ fn compile_rule(ast: &RuleAst, file: &str, cx: &CompileContext) -> Result<Rule, 
         stages,
         start,
         lookbacks,
+        start_filter,
+        lookback_filter,
         score,
         side,
         having,
@@ -874,6 +928,54 @@ fn event_field(
         },
     };
     Ok(FieldTarget::Event(src, fld, ty, i))
+}
+
+/// The symbol constraint implied by condition `e` (see [`KeyFilter`]): the first one found in its top-level `and`
+/// chain. Sound because `A and B` is true only if both are.
+fn key_filter(e: Option<&Expr>, x: &ExprCx<'_>) -> KeyFilter {
+    match e {
+        Some(Expr::Binary("and", l, r, _)) => match key_filter(Some(l), x) {
+            KeyFilter::Any => key_filter(Some(r), x),
+            f => f,
+        },
+        Some(Expr::Binary("==", l, r, _)) => eq_filter(l, r, x)
+            .or_else(|| eq_filter(r, l, x))
+            .unwrap_or(KeyFilter::Any),
+        _ => KeyFilter::Any,
+    }
+}
+
+/// `(field, type)` of `e` if it is a field of the event under test.
+fn cand_field(e: &Expr, x: &ExprCx<'_>) -> Option<(Fld, Ty)> {
+    let (a, f, sp) = path2(e)?;
+    match event_field(x, a, f, sp, false) {
+        Ok(FieldTarget::Event(Src::Cand, fld, ty, _)) => Some((fld, ty)),
+        _ => None,
+    }
+}
+
+fn eq_filter(l: &Expr, r: &Expr, x: &ExprCx<'_>) -> Option<KeyFilter> {
+    let small_int =
+        |v: f64, below: f64| (v >= 0.0 && v < below && v.fract() == 0.0).then_some(v as u16);
+    match r {
+        Expr::Num(c, _) => {
+            if cand_field(l, x) == Some((Fld::Locate, Ty::Num)) {
+                return small_int(*c, 65536.0).map(KeyFilter::Locate);
+            }
+            if let Expr::Binary("%", a, m, _) = l {
+                if let (Some((Fld::Locate, Ty::Num)), Expr::Num(m, _)) = (cand_field(a, x), &**m) {
+                    let m = small_int(*m, MAX_LOCATE_MOD as f64 + 1.0).filter(|&m| m >= 1)?;
+                    let c = small_int(*c, m as f64)?;
+                    return Some(KeyFilter::LocateMod(m, c));
+                }
+            }
+            None
+        }
+        Expr::Str(s, _) if s.len() <= 8 => {
+            (cand_field(l, x)?.1 == Ty::Sym).then(|| KeyFilter::Symbol(symbol_bytes(s)))
+        }
+        _ => None,
+    }
 }
 
 fn path2(e: &Expr) -> Option<(&str, &str, Span)> {

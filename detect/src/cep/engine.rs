@@ -20,7 +20,8 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 use super::compile::{
-    Rule, RuleSet, SkipStrategy, KEY_MPID, KEY_ORDER, KEY_SYMBOL, MAX_LOOKBACKS, MAX_STAGES,
+    KeyFilter, Rule, RuleSet, SkipStrategy, KEY_MPID, KEY_ORDER, KEY_SYMBOL, MAX_LOOKBACKS,
+    MAX_STAGES,
 };
 use super::event::{CepEvent, FieldId, Schema};
 use super::expr::{truthy, Env, Program};
@@ -294,6 +295,98 @@ fn hash_key(scheme: u8, k: &PartitionKey) -> u64 {
     h ^= h >> 29;
     h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h ^ (h >> 32)
+}
+
+/// Rule dispatch by event kind and symbol, built once at construction: the rules whose start steps (or
+/// `not_preceded_by` steps) can accept an event are those of the event kind's unconstrained list, plus those whose
+/// compiled [`KeyFilter`] the event's locate / symbol satisfies. Every list is in rule order.
+#[derive(Debug, Default)]
+struct RuleIndex {
+    n_kinds: usize,
+    /// Per kind: rules without a symbol constraint.
+    any: Vec<Vec<u32>>,
+    /// Per distinct modulus `m`: lists indexed by `residue * n_kinds + kind`.
+    mods: Vec<(u16, Vec<Vec<u32>>)>,
+    /// Per kind: `(locate, rule)` sorted.
+    by_locate: Vec<Vec<(u16, u32)>>,
+    /// Per kind: `(symbol, rule)` sorted.
+    by_symbol: Vec<Vec<([u8; 8], u32)>>,
+}
+
+impl RuleIndex {
+    /// Index of the rules for which `f` gives `(kinds, filter)` (`kinds == 0`: not indexed).
+    fn build(rules: &[Rule], n_kinds: usize, f: impl Fn(&Rule) -> (u64, KeyFilter)) -> RuleIndex {
+        let mut ix = RuleIndex {
+            n_kinds,
+            any: vec![Vec::new(); n_kinds],
+            mods: Vec::new(),
+            by_locate: vec![Vec::new(); n_kinds],
+            by_symbol: vec![Vec::new(); n_kinds],
+        };
+        for (i, r) in rules.iter().enumerate() {
+            let (kinds, filter) = f(r);
+            for k in (0..n_kinds).filter(|&k| kinds & (1u64 << k) != 0) {
+                let i = i as u32;
+                match filter {
+                    KeyFilter::Any => ix.any[k].push(i),
+                    KeyFilter::Locate(l) => ix.by_locate[k].push((l, i)),
+                    KeyFilter::Symbol(s) => ix.by_symbol[k].push((s, i)),
+                    KeyFilter::LocateMod(m, c) => {
+                        let t = match ix.mods.iter().position(|x| x.0 == m) {
+                            Some(t) => t,
+                            None => {
+                                ix.mods.push((m, vec![Vec::new(); m as usize * n_kinds]));
+                                ix.mods.len() - 1
+                            }
+                        };
+                        ix.mods[t].1[c as usize * n_kinds + k].push(i);
+                    }
+                }
+            }
+        }
+        for v in ix.by_locate.iter_mut() {
+            v.sort_unstable();
+        }
+        for v in ix.by_symbol.iter_mut() {
+            v.sort_unstable();
+        }
+        ix
+    }
+
+    /// The rules `ev` may concern, in rule order, into `out` (reserved for every rule: never grows).
+    fn collect(&self, ev: &CepEvent, out: &mut Vec<u32>) {
+        out.clear();
+        let k = ev.kind.0 as usize;
+        if k >= self.n_kinds {
+            return;
+        }
+        let mut sources = 0;
+        let mut add = |out: &mut Vec<u32>, l: &mut dyn Iterator<Item = u32>| {
+            let n = out.len();
+            out.extend(l);
+            sources += (out.len() > n) as u32;
+        };
+        add(out, &mut self.any[k].iter().copied());
+        for (m, lists) in &self.mods {
+            let res = (ev.locate % *m) as usize;
+            add(out, &mut lists[res * self.n_kinds + k].iter().copied());
+        }
+        let v = &self.by_locate[k];
+        if !v.is_empty() {
+            let a = v.partition_point(|x| x.0 < ev.locate);
+            let b = a + v[a..].partition_point(|x| x.0 == ev.locate);
+            add(out, &mut v[a..b].iter().map(|x| x.1));
+        }
+        let v = &self.by_symbol[k];
+        if !v.is_empty() {
+            let a = v.partition_point(|x| x.0 < ev.symbol);
+            let b = a + v[a..].partition_point(|x| x.0 == ev.symbol);
+            add(out, &mut v[a..b].iter().map(|x| x.1));
+        }
+        if sources > 1 {
+            out.sort_unstable();
+        }
+    }
 }
 
 /// How a completed match was triggered.
@@ -579,12 +672,14 @@ struct State {
     key_free: Vec<u32>,
     keymap: SlotMap,
     timers: BinaryHeap<Reverse<(u64, u32)>>,
-    /// Per event kind: rules whose first step(s) accept it.
-    start_index: Vec<Vec<u32>>,
+    /// Rules whose first step(s) may accept an event (by kind and symbol).
+    start_index: RuleIndex,
     /// Partition schemes in use.
     schemes: Vec<u8>,
-    /// Per event kind: rules with a `not_preceded_by` step accepting it.
-    lb_index: Vec<Vec<u32>>,
+    /// Rules with a `not_preceded_by` step that may accept an event (by kind and symbol).
+    lb_index: RuleIndex,
+    /// Scratch list of candidate rules for the current event (capacity: every rule).
+    cand: Vec<u32>,
     lb: Vec<LbEntry>,
     lb_free: Vec<u32>,
     lbmap: SlotMap,
@@ -607,28 +702,28 @@ struct State {
 impl Engine {
     /// Builds an engine for `rules`, reserving every pool of `cfg` now.
     pub fn new(rules: RuleSet, cfg: EngineConfig) -> Engine {
-        let n_kinds = rules.ctx.schema.n_kinds().max(1);
-        let mut start_index = vec![Vec::new(); n_kinds];
-        let mut lb_index = vec![Vec::new(); n_kinds];
+        Engine::build(rules, cfg, true)
+    }
+
+    /// [`new`](Self::new), with the symbol part of the rule index on or off (off: by kind only, as a reference).
+    fn build(rules: RuleSet, cfg: EngineConfig, by_symbol: bool) -> Engine {
+        let n_kinds = rules.ctx.schema.n_kinds().clamp(1, 64);
+        let filter = |f: KeyFilter| if by_symbol { f } else { KeyFilter::Any };
+        let start_index = RuleIndex::build(&rules.rules, n_kinds, |r| {
+            let kinds = r
+                .start
+                .iter()
+                .fold(0u64, |m, &s| m | r.stages[s as usize].kinds);
+            (kinds, filter(r.start_filter))
+        });
+        let lb_index = RuleIndex::build(&rules.rules, n_kinds, |r| {
+            let kinds = r.lookbacks.iter().fold(0u64, |m, l| m | l.kinds);
+            (kinds, filter(r.lookback_filter))
+        });
         let mut schemes = Vec::new();
-        for (i, r) in rules.rules.iter().enumerate() {
-            let mut kinds = 0u64;
-            for &s in &r.start {
-                kinds |= r.stages[s as usize].kinds;
-            }
-            for (k, v) in start_index.iter_mut().enumerate() {
-                if kinds & (1 << k) != 0 {
-                    v.push(i as u32);
-                }
-            }
+        for r in &rules.rules {
             if !schemes.contains(&r.key) {
                 schemes.push(r.key);
-            }
-            let lb_kinds = r.lookbacks.iter().fold(0u64, |m, l| m | l.kinds);
-            for (k, v) in lb_index.iter_mut().enumerate() {
-                if lb_kinds & (1 << k) != 0 {
-                    v.push(i as u32);
-                }
             }
         }
         schemes.sort_unstable();
@@ -647,6 +742,7 @@ impl Engine {
             start_index,
             schemes,
             lb_index,
+            cand: Vec::with_capacity(rules.rules.len()),
             lb: Vec::with_capacity(cfg.max_lookback_keys),
             lb_free: Vec::with_capacity(cfg.max_lookback_keys),
             lbmap: SlotMap::with_capacity(cfg.max_lookback_keys),
@@ -883,42 +979,44 @@ impl State {
             }
         }
 
-        // 2. New partial matches.
-        let kind = ev.kind.0 as usize;
-        if kind < self.start_index.len() {
-            for i in 0..self.start_index[kind].len() {
-                let r = self.start_index[kind][i] as usize;
-                let rule = &set.rules[r];
-                if !rule.lookbacks.is_empty() && self.preceded(r, rule, ev) {
+        // 2. New partial matches: the rules whose start steps may accept this event's kind and symbol.
+        let mut cand = std::mem::take(&mut self.cand);
+        self.start_index.collect(ev, &mut cand);
+        for &r in &cand {
+            let r = r as usize;
+            let rule = &set.rules[r];
+            // Whether a `not_preceded_by` step blocks the start (looked up once a start step accepts).
+            let mut blocked = None;
+            for &s in &rule.start {
+                if !self.accepts(set, rule, s, ev, &Run::EMPTY, feats) {
                     continue;
                 }
-                for &s in &rule.start {
-                    if !self.accepts(set, rule, s, ev, &Run::EMPTY, feats) {
-                        continue;
-                    }
-                    let p = match self.partition_for(r, rule, ev) {
-                        Some(p) => p,
-                        None => break,
-                    };
-                    let pos = self.parts[p as usize].pos;
-                    let base = Run {
-                        start_pos: pos,
-                        start_ts: ev.ts_ns,
-                        ..Run::EMPTY
-                    };
-                    self.take(set, rule, p, &base, s, ev, pos, feats);
+                if !rule.lookbacks.is_empty()
+                    && *blocked.get_or_insert_with(|| self.preceded(r, rule, ev))
+                {
+                    break;
                 }
+                let p = match self.partition_for(r, rule, ev) {
+                    Some(p) => p,
+                    None => break,
+                };
+                let pos = self.parts[p as usize].pos;
+                let base = Run {
+                    start_pos: pos,
+                    start_ts: ev.ts_ns,
+                    ..Run::EMPTY
+                };
+                self.take(set, rule, p, &base, s, ev, pos, feats);
             }
         }
 
         // 3. Remember events that `not_preceded_by` steps look back for (after the starts: an event does not
         //    precede itself).
-        if kind < self.lb_index.len() {
-            for i in 0..self.lb_index[kind].len() {
-                let r = self.lb_index[kind][i] as usize;
-                self.remember(set, r, ev, feats);
-            }
+        self.lb_index.collect(ev, &mut cand);
+        for &r in &cand {
+            self.remember(set, r as usize, ev, feats);
         }
+        self.cand = cand;
 
         // 4. Emit.
         self.flush_pending(set, feats, sink);
@@ -1666,4 +1764,152 @@ fn cmp_chains(store: &Store, a: u32, b: u32) -> Ordering {
     let la = store.chain(a, &mut x);
     let lb = store.chain(b, &mut y);
     x[..la].cmp(&y[..lb])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cep::event::{symbol_bytes, FieldId, KindId};
+    use crate::cep::CompileContext;
+
+    fn rules(src: &str) -> RuleSet {
+        let schema = Schema::builder()
+            .field("x")
+            .kind("A", &["x"])
+            .kind("B", &["x"])
+            .kind("C", &["x"])
+            .build();
+        let mut rs = RuleSet::new(CompileContext::new(Arc::new(schema)));
+        rs.add_str("test.cep", src)
+            .unwrap_or_else(|e| panic!("{e}"));
+        rs
+    }
+
+    const SRC: &str = r#"
+        rule mod3 { partition by symbol within 40ms pattern {
+            a: A where a.x >= 2 and a.locate % 3 == 1
+            followed_by b: B where b.x > a.x } }
+        rule mod3b { partition by symbol within 40ms skip past_last_event pattern {
+            a: A | B where a.locate % 3 == 2 and a.x < 7 times 2..3
+            followed_by c: C } }
+        rule mod4 { partition by order_ref within 30ms pattern {
+            a: A where (a.locate % 4 == 0) and a.x > 1
+            not_followed_by n: C
+            next b: B } }
+        rule loc5 { partition by symbol within 50ms pattern {
+            a: A where a.locate == 5
+            followed_by_any b: B | C } }
+        rule sym { partition by symbol within 50ms skip to_next pattern {
+            a: B where "S007" == a.symbol and a.x >= 0
+            followed_by b: A } }
+        rule sym2 { partition by none within 20ms pattern {
+            a: C where a.symbol == "S011"
+            followed_by b: C where b.symbol != a.symbol } }
+        rule either { partition by symbol within 40ms pattern {
+            a: A where a.locate % 3 == 1 or a.x > 8
+            followed_by b: B } }
+        rule opt { partition by symbol within 40ms pattern {
+            a: A where a.locate % 2 == 0 optional
+            followed_by b: B where b.locate % 5 == 1
+            followed_by c: C } }
+        rule lb { partition by symbol within 60ms skip past_last_event pattern {
+            not_preceded_by p: B where p.locate % 3 == 0 and p.x > 5 within 10ms
+            a: A where a.locate % 3 == 0
+            followed_by b: C } }
+        rule never { partition by symbol within 60ms pattern {
+            a: A where a.locate % 3 == 7
+            followed_by b: C } }
+        rule plain { partition by symbol within 30ms pattern {
+            a: C where a.x > 4
+            next b: A } }
+    "#;
+
+    #[test]
+    fn filters_are_extracted_from_the_first_steps() {
+        let rs = rules(SRC);
+        let f: Vec<(KeyFilter, KeyFilter)> = rs
+            .rules
+            .iter()
+            .map(|r| (r.start_filter, r.lookback_filter))
+            .collect();
+        use KeyFilter::*;
+        assert_eq!(f[0].0, LocateMod(3, 1));
+        assert_eq!(f[1].0, LocateMod(3, 2));
+        assert_eq!(f[2].0, LocateMod(4, 0));
+        assert_eq!(f[3].0, Locate(5));
+        assert_eq!(f[4].0, Symbol(symbol_bytes("S007")));
+        assert_eq!(f[5].0, Symbol(symbol_bytes("S011")));
+        assert_eq!(f[6].0, Any, "`or` gives no constraint");
+        assert_eq!(
+            f[7].0, Any,
+            "optional first step: starts at a or b, constraints differ"
+        );
+        assert_eq!(f[8], (LocateMod(3, 0), LocateMod(3, 0)));
+        assert_eq!(f[9].0, Any, "a residue out of range is not indexed");
+        assert_eq!(f[10].0, Any);
+    }
+
+    type Got = Vec<(usize, PartitionKey, u64, u64, bool, Vec<(u64, usize)>)>;
+
+    fn run(by_symbol: bool, events: &[CepEvent]) -> (Got, EngineStats) {
+        let mut e = Engine::build(rules(SRC), EngineConfig::small(), by_symbol);
+        let mut got = Got::new();
+        let mut sink = |m: &Match<'_>| {
+            got.push((
+                m.rule_id(),
+                m.key,
+                m.event_ts_ns,
+                m.seq,
+                m.by_timer,
+                m.events().map(|(s, e)| (e.seq, s)).collect(),
+            ))
+        };
+        for ev in events {
+            e.on_event(ev, &(), &mut sink);
+        }
+        e.finish(&(), &mut sink);
+        (got, e.stats())
+    }
+
+    /// The symbol index changes which rules an event is offered to, never the matches or their order.
+    #[test]
+    fn symbol_index_gives_the_same_matches_as_kind_only_dispatch() {
+        for seed in 1..=20u64 {
+            let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ seed.wrapping_mul(0xA24B_AED4_963E_E407);
+            let mut next = || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let mut ts = 1_000_000_000u64;
+            let events: Vec<CepEvent> = (0..3000u64)
+                .map(|i| {
+                    let r = next();
+                    ts += r % 3_000_000;
+                    let locate = 1 + (r >> 8) as u16 % 13;
+                    let mut e = CepEvent::new(KindId((r >> 20) as u8 % 3), ts)
+                        .with(FieldId(0), ((r >> 24) % 10) as f64);
+                    e.seq = i + 1;
+                    e.locate = locate;
+                    e.order_ref = 1 + (r >> 32) % 6;
+                    e.symbol = symbol_bytes(&format!("S{locate:03}"));
+                    e
+                })
+                .collect();
+            let (a, sa) = run(true, &events);
+            let (b, sb) = run(false, &events);
+            assert!(a.len() > 100, "seed {seed}: {} matches", a.len());
+            assert_eq!(a, b, "seed {seed}");
+            assert_eq!(sa, sb, "seed {seed}");
+            for r in 0..11 {
+                assert!(
+                    a.iter().any(|m| m.0 == r) || r == 9,
+                    "seed {seed}: rule {r} never matched"
+                );
+            }
+        }
+    }
 }
