@@ -235,6 +235,29 @@ struct Partition {
     group: u32,
     gstamp: u64,
     live: bool,
+    /// The rule's input kinds (copied, so a visit need not read the rule).
+    input: u64,
+    /// Kinds of events that may affect some run of the partition (a superset: [`react_mask`] of every run added
+    /// since the last full pass over the runs). A partition's runs are not visited for other kinds.
+    react: u64,
+}
+
+/// The kinds of events that can affect `run`: for a run waiting, not strictly, for a step, with no guard to test,
+/// the step's kinds (`step_partition`'s fast path skips it for the others); else every kind.
+#[inline]
+fn react_mask(rule: &Rule, run: &Run) -> u64 {
+    if run.wait != WAIT_END && run.guards == 0 && !run.greedy_guard {
+        let st = &rule.stages[run.wait as usize];
+        let contig = if run.stage_count[run.wait as usize] > 0 {
+            st.inner
+        } else {
+            st.contig
+        };
+        if contig != Contiguity::Strict {
+            return st.kinds;
+        }
+    }
+    u64::MAX
 }
 
 /// The value of a partition key: the components the rule partitions by, the others zero.
@@ -967,13 +990,15 @@ impl State {
             };
             let mut p = self.keys[ks as usize].head;
             while p != NIL {
-                let next = self.parts[p as usize].next_in_key;
-                let r = self.parts[p as usize].rule as usize;
-                let rule = &set.rules[r];
-                if rule.input & kind_bit != 0 {
+                let part = &mut self.parts[p as usize];
+                let next = part.next_in_key;
+                if part.input & kind_bit != 0 {
+                    part.pos += 1;
+                    let (r, react) = (part.rule as usize, part.react);
                     self.rule_cur[r] = (self.stamp, p);
-                    self.parts[p as usize].pos += 1;
-                    self.step_partition(set, rule, p, ev, feats);
+                    if react & kind_bit != 0 {
+                        self.step_partition(set, &set.rules[r], p, ev, feats);
+                    }
                 }
                 p = next;
             }
@@ -1171,29 +1196,27 @@ impl State {
         let mut prev = NIL;
         let mut ri = self.parts[p as usize].head;
         let kind_bit = 1u64 << (ev.kind.0 & 63);
+        // Recomputed exactly over this pass: the runs kept below, plus those `spawn` adds.
+        self.parts[p as usize].react = 0;
         for _ in 0..n {
             // Fast path: a run waiting (not strictly) for a step this event's kind cannot satisfy, with no guard to
             // test, is unaffected by the event.
-            {
+            let mask = {
                 let r = &self.runs[ri as usize];
-                if r.wait != WAIT_END && r.guards == 0 && !r.greedy_guard {
-                    let st = &rule.stages[r.wait as usize];
-                    let contig = if r.stage_count[r.wait as usize] > 0 {
-                        st.inner
-                    } else {
-                        st.contig
-                    };
-                    if st.kinds & kind_bit == 0 && contig != Contiguity::Strict {
-                        prev = ri;
-                        ri = r.next;
-                        continue;
-                    }
+                let mask = react_mask(rule, r);
+                if mask & kind_bit == 0 {
+                    self.parts[p as usize].react |= mask;
+                    prev = ri;
+                    ri = r.next;
+                    continue;
                 }
-            }
+                mask
+            };
             let run = self.runs[ri as usize];
             let keep = self.step_run(set, rule, p, &run, ev, pos, feats);
             let next = self.runs[ri as usize].next;
             if keep {
+                self.parts[p as usize].react |= mask;
                 prev = ri;
             } else {
                 self.unlink_run(p, prev, ri);
@@ -1333,6 +1356,7 @@ impl State {
         let k = nr.stage_count[w as usize];
         if k < st.max {
             self.spawn(
+                rule,
                 p,
                 Run {
                     wait: w,
@@ -1346,6 +1370,7 @@ impl State {
             let greedy = st.greedy && k < st.max;
             for &j in &st.succ {
                 self.spawn(
+                    rule,
                     p,
                     Run {
                         wait: j,
@@ -1361,6 +1386,7 @@ impl State {
                     self.complete(set, rule, p, &nr, ev.ts_ns, ev.seq, Trigger::Event, feats);
                 } else {
                     self.spawn(
+                        rule,
                         p,
                         Run {
                             wait: WAIT_END,
@@ -1375,7 +1401,7 @@ impl State {
         self.store.release(node);
     }
 
-    fn spawn(&mut self, p: u32, run: Run) {
+    fn spawn(&mut self, rule: &Rule, p: u32, run: Run) {
         let part = &self.parts[p as usize];
         if part.n_runs as usize >= self.cfg.max_runs_per_key {
             self.stats.dropped_key_cap += 1;
@@ -1400,6 +1426,7 @@ impl State {
         }
         part.tail = ri;
         part.n_runs += 1;
+        part.react |= react_mask(rule, &run);
         let live = (self.runs.len() - self.run_free.len()) as u64;
         if live > self.stats.runs_peak {
             self.stats.runs_peak = live;
@@ -1630,6 +1657,8 @@ impl State {
             group: 0,
             gstamp: 0,
             live: true,
+            input: rule.input,
+            react: 0,
         };
         let p = if let Some(i) = self.part_free.pop() {
             self.parts[i as usize] = part;
