@@ -122,7 +122,7 @@ pub(crate) struct FeatureWindow {
     width_ns: u64,
     head: u64,
     total: FeatureCounts,
-    /// Slots that may be non-default (≤ 64 buckets; see `SlidingWindow`).
+    /// Slots that hold a value (≤ 64 buckets; a clear bit reads as an empty bucket; see `SlidingWindow`).
     occupied: u64,
 }
 
@@ -157,12 +157,16 @@ impl FeatureWindow {
                 n as u32,
             );
             let mut m = self.occupied & leaving;
-            while m != 0 {
-                let slot = m.trailing_zeros() as usize;
-                m &= m - 1;
-                let old = self.buckets[slot].counts;
-                self.total -= old;
-                self.buckets[slot] = FeatureBucket::default();
+            if m == self.occupied {
+                // Every occupied bucket falls out: the window is empty (stale slots are overwritten when reused).
+                self.total = FeatureCounts::default();
+            } else {
+                while m != 0 {
+                    let slot = m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    let old = self.buckets[slot].counts;
+                    self.total -= old;
+                }
             }
             self.occupied &= !leaving;
         } else {
@@ -179,17 +183,28 @@ impl FeatureWindow {
     #[inline]
     pub(crate) fn add(&mut self, ts: u64, c: FeatureCounts, trade_price: Option<Price>) {
         self.advance(ts);
-        let slot = (self.head % self.buckets.len() as u64) as usize;
+        let n = self.buckets.len();
+        let slot = (self.head % n as u64) as usize;
+        if n <= 64 && self.occupied & (1 << slot) == 0 {
+            // An unoccupied slot reads as empty whatever it stores: overwrite it (one store, no load).
+            let p = trade_price.unwrap_or(0);
+            self.buckets[slot] = FeatureBucket {
+                counts: c,
+                first_price: p,
+                last_price: p,
+            };
+        } else {
+            let b = &mut self.buckets[slot];
+            b.counts += c;
+            if let Some(p) = trade_price {
+                if b.first_price == 0 {
+                    b.first_price = p;
+                }
+                b.last_price = p;
+            }
+        }
         if slot < 64 {
             self.occupied |= 1 << slot;
-        }
-        let b = &mut self.buckets[slot];
-        b.counts += c;
-        if let Some(p) = trade_price {
-            if b.first_price == 0 {
-                b.first_price = p;
-            }
-            b.last_price = p;
         }
         self.total += c;
     }
@@ -202,7 +217,11 @@ impl FeatureWindow {
         let mut first = 0;
         let mut last = 0;
         for abs in first_abs..=self.head {
-            let b = &self.buckets[(abs % n) as usize];
+            let slot = (abs % n) as usize;
+            if n <= 64 && self.occupied & (1 << slot) == 0 {
+                continue; // stale slot: empty
+            }
+            let b = &self.buckets[slot];
             if b.first_price != 0 {
                 if first == 0 {
                     first = b.first_price;

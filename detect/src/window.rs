@@ -26,9 +26,11 @@ pub struct SlidingWindow<T: Accum> {
     /// Absolute index (`ts / width`) of the newest bucket; `u64::MAX` before the first update.
     head: u64,
     total: T,
-    /// Slots that may be non-zero (bit `slot`), when there are at most 64 buckets: advancing then only visits the
-    /// occupied slots that fall out, so a sparse symbol's update costs O(1) instead of O(buckets passed). Slots
-    /// whose bit is clear are always `T::default()`.
+    /// Slots that hold a value (bit `slot`), when there are at most 64 buckets: advancing then only visits the
+    /// occupied slots that fall out, so a sparse symbol's update costs O(1) instead of O(buckets passed). With at
+    /// most 64 buckets, a slot whose bit is clear reads as `T::default()` whatever it stores (it is overwritten,
+    /// not added to, when next used), so falling out of the window does not touch the bucket unless the total
+    /// needs it subtracted; with more than 64 buckets every slot is cleared eagerly.
     occupied: u64,
 }
 
@@ -85,17 +87,18 @@ impl<T: Accum> SlidingWindow<T> {
             // Only occupied slots among the `steps` after the head need clearing.
             let leaving = ring_range_mask(((self.head + 1) % n) as u32, steps as u32, n as u32);
             let mut m = self.occupied & leaving;
-            while m != 0 {
-                let slot = m.trailing_zeros() as usize;
-                m &= m - 1;
-                let old = self.buckets[slot];
-                self.total -= old;
-                self.buckets[slot] = T::default();
+            if m == self.occupied || steps == n {
+                // Every occupied bucket falls out: the window is empty (the stale slots are not read again).
+                self.total = T::default();
+            } else {
+                while m != 0 {
+                    let slot = m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    let old = self.buckets[slot];
+                    self.total -= old;
+                }
             }
             self.occupied &= !leaving;
-            if steps == n {
-                self.total = T::default();
-            }
         } else if steps == n {
             // Everything fell out.
             for b in self.buckets.iter_mut() {
@@ -117,11 +120,27 @@ impl<T: Accum> SlidingWindow<T> {
     #[inline]
     pub fn add(&mut self, ts_ns: u64, v: T) {
         self.advance(ts_ns);
-        let slot = (self.head % self.buckets.len() as u64) as usize;
-        self.buckets[slot] += v;
+        let n = self.buckets.len();
+        let slot = (self.head % n as u64) as usize;
+        if n <= 64 && self.occupied & (1 << slot) == 0 {
+            // An unoccupied slot reads as zero whatever it stores.
+            self.buckets[slot] = v;
+        } else {
+            self.buckets[slot] += v;
+        }
         self.total += v;
         if slot < 64 {
             self.occupied |= 1 << slot;
+        }
+    }
+
+    /// The value of `slot` (a slot without its occupied bit reads as zero when there are at most 64 buckets).
+    #[inline]
+    fn slot_value(&self, slot: usize) -> T {
+        if self.buckets.len() <= 64 && self.occupied & (1 << slot) == 0 {
+            T::default()
+        } else {
+            self.buckets[slot]
         }
     }
 
@@ -138,7 +157,7 @@ impl<T: Accum> SlidingWindow<T> {
         if self.head == u64::MAX {
             return T::default();
         }
-        self.buckets[(self.head % self.buckets.len() as u64) as usize]
+        self.slot_value((self.head % self.buckets.len() as u64) as usize)
     }
 
     /// Total over the window excluding the newest bucket (the "trailing" part before the current bucket).
@@ -166,7 +185,7 @@ impl<T: Accum> SlidingWindow<T> {
         let n = self.buckets.len() as u64;
         let first = (self.head + 1).saturating_sub(n);
         for abs in first..=self.head {
-            f(&self.buckets[(abs % n) as usize]);
+            f(&self.slot_value((abs % n) as usize));
         }
     }
 }
