@@ -18,6 +18,7 @@
 //! Run: `cargo bench -p benches --bench book`. Needs the shared data (`TICKWATCH_DATA`, default `../shared/data`);
 //! prints SKIPPED without it.
 
+use benches::thread_cpu_ns;
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -85,12 +86,6 @@ fn sanity(bytes: &[u8]) {
             );
         }
     }
-}
-
-/// CPU time consumed by the calling thread so far, in ns (`/proc/thread-self/schedstat`, first field), if readable.
-fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace().next()?.parse().ok()
 }
 
 /// Runs `work` on a fresh `Books` `iters` times; returns the thread CPU time of the `work` calls only (wall time if

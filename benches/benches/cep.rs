@@ -38,6 +38,7 @@
 //!
 //! Run: `cargo bench -p benches --bench cep`.
 
+use benches::thread_cpu;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -324,17 +325,6 @@ fn bench_cep(c: &mut Criterion) {
         });
     }
     g.finish();
-}
-
-/// CPU time of this thread (user + system).
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is supported on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Runs `f` `iters` times and returns the thread CPU time spent.

@@ -16,6 +16,7 @@
 //! Run: `cargo bench -p benches --bench decode_iex`. Needs the shared data (`TICKWATCH_DATA`, default
 //! `../shared/data`); prints SKIPPED without it.
 
+use benches::thread_cpu_ns;
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -102,12 +103,6 @@ fn touch(m: &Message<'_>) -> u64 {
         Message::ClearBook(v) => u64::from(v.reserved()),
     };
     h
-}
-
-/// CPU time consumed by the calling thread so far, in ns (`/proc/thread-self/schedstat`, first field), if readable.
-fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace().next()?.parse().ok()
 }
 
 /// Runs `work` `iters` times and returns the thread CPU time it took (wall time if CPU time is unavailable).

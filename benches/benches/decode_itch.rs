@@ -22,6 +22,7 @@
 //! Run: `cargo bench -p benches --bench decode_itch`. Needs the shared data (`TICKWATCH_DATA`, default
 //! `../shared/data`); prints SKIPPED without it.
 
+use benches::thread_cpu;
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -346,17 +347,6 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|n| cpu_time(n, || analyzer_walk(&pcap)))
     });
     g.finish();
-}
-
-/// CPU time of this thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is supported on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Runs `f` `iters` times and returns the thread CPU time spent.

@@ -18,6 +18,7 @@
 //!
 //! Run: `cargo bench -p benches --bench detect`.
 
+use benches::thread_cpu_ns;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -58,12 +59,6 @@ fn book_detect(cap: &Capture, books: &mut Books, set: &mut DetectorSet) -> u64 {
     });
     set.finish(&mut |_: &Alert| alerts += 1);
     acc ^ alerts
-}
-
-/// CPU time consumed by the calling thread so far, in ns (`/proc/thread-self/schedstat`, first field), if readable.
-fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace().next()?.parse().ok()
 }
 
 /// Times `iters` runs of `work` on fresh state; `cpu` selects thread CPU time (falls back to wall time).
