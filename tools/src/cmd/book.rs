@@ -25,11 +25,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use ::book::replay::{replay, ReplaySummary};
-use ::book::{BookSnapshot, Books, FmtPrice, Side, StoreConfig, Symbol};
+use ::book::{BookSnapshot, Books, FmtPrice, StoreConfig, Symbol};
 use anyhow::Context;
 use feed::capture::UdpFilter;
 
 use super::stats::CaptureArgs;
+use crate::runtime::books_csv;
 
 /// Arguments of `tickwatch book`.
 #[derive(Debug, clap::Args)]
@@ -104,10 +105,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
 
     if let Some(path) = &args.bbo_csv {
-        write_file(path, &bbo_csv(&books))?;
+        write_file(path, &books_csv::bbo_csv(&[&books]))?;
     }
     if let Some(path) = &args.levels_csv {
-        write_file(path, &levels_csv(&books))?;
+        write_file(path, &books_csv::levels_csv(&[&books]))?;
     }
 
     let out = std::io::stdout();
@@ -174,52 +175,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 fn write_file(path: &PathBuf, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-/// The BBO CSV (format of `../shared/data/synthetic/itchbook-syn-1m-s11.bbo.csv`).
-pub fn bbo_csv(books: &Books) -> String {
-    let mut s = String::from("stock_locate,symbol,bid_price,bid_shares,ask_price,ask_shares\n");
-    for i in books.book_indices().filter(|&i| i != 0) {
-        let t = books.bbo(i);
-        let side = |l: Option<::book::LevelInfo>| match l {
-            Some(l) => (FmtPrice(l.price).to_string(), l.qty),
-            None => (String::new(), 0),
-        };
-        let (bp, bq) = side(t.bid);
-        let (ap, aq) = side(t.ask);
-        let _ = writeln!(s, "{i},{},{bp},{bq},{ap},{aq}", books.symbol(i));
-    }
-    s
-}
-
-/// The levels CSV: `symbol,side,price,shares,orders`, sorted by symbol, side, price.
-pub fn levels_csv(books: &Books) -> String {
-    let mut idx: Vec<u16> = books.book_indices().filter(|&i| i != 0).collect();
-    idx.sort_by_key(|&i| (books.symbol(i).as_str().to_owned(), i));
-    let mut s = String::from("symbol,side,price,shares,orders\n");
-    for i in idx {
-        let sym = books.symbol(i);
-        let l3 = books.snapshot(i, 0).l3;
-        for side in [Side::Buy, Side::Sell] {
-            let mut levels: Vec<::book::LevelInfo> = books.depth(i, side).collect();
-            levels.sort_by_key(|l| l.price);
-            for l in levels {
-                let orders = if l3 {
-                    l.orders.to_string()
-                } else {
-                    String::new()
-                };
-                let _ = writeln!(
-                    s,
-                    "{sym},{},{},{},{orders}",
-                    side.letter(),
-                    FmtPrice(l.price),
-                    l.qty
-                );
-            }
-        }
-    }
-    s
 }
 
 /// One book as a text ladder: offers (worst at the top) above bids (best at the top).
