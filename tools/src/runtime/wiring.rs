@@ -420,6 +420,20 @@ impl Detect {
     }
 }
 
+/// Asks every book shard's snapshot ring for a snapshot of the alerted symbol (one per alert); a full ring counts
+/// the request as dropped instead of blocking the detect thread.
+fn request_snapshots(rings: &mut [Tx<SnapRequest>], dropped: &mut u64, a: &Alert) {
+    for r in rings.iter_mut() {
+        let req = SnapRequest {
+            book: a.stock_locate,
+            trigger: a.detector,
+        };
+        if r.try_push(req).is_err() {
+            *dropped += 1;
+        }
+    }
+}
+
 impl DetectStage for Detect {
     type Event = BookEvent;
     type Alert = Alert;
@@ -440,15 +454,7 @@ impl DetectStage for Detect {
         } = self;
         let mut alert = |a: &Alert| {
             emit(a);
-            for r in snap_requests.iter_mut() {
-                let req = SnapRequest {
-                    book: a.stock_locate,
-                    trigger: a.detector,
-                };
-                if r.try_push(req).is_err() {
-                    *requests_dropped += 1;
-                }
-            }
+            request_snapshots(snap_requests, requests_dropped, a);
         };
         match features.as_mut() {
             Some(sender) => {
@@ -482,15 +488,7 @@ impl DetectStage for Detect {
         } = self;
         let mut alert = |a: &Alert| {
             emit(a);
-            for r in snap_requests.iter_mut() {
-                let req = SnapRequest {
-                    book: a.stock_locate,
-                    trigger: a.detector,
-                };
-                if r.try_push(req).is_err() {
-                    *requests_dropped += 1;
-                }
-            }
+            request_snapshots(snap_requests, requests_dropped, a);
         };
         set.finish(&mut alert);
         if let Some(cep) = cep.as_mut() {
