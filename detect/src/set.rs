@@ -20,24 +20,35 @@ use crate::window::StreamingMedian;
 const BOOKS: usize = 1 << 16;
 
 /// Everything the detectors keep about one symbol.
+///
+/// Layout: events of one symbol are usually far apart (on a full feed, thousands of other symbols' events in
+/// between), so this state is cold in cache at every event and its cost is the number of distinct cache lines an
+/// event touches. The first line holds what every event reads or writes (touch, last trade, last time, the
+/// spoofing candidates count that decides whether spoofing looks at its table); the windows and the median
+/// follow; detector states that only some events need (spoofing's table, momentum, marking the close,
+/// coordinated buying) are reached only when the event concerns them (decided from the event, the first line and
+/// the detectors' global state).
 #[derive(Debug)]
+#[repr(C, align(64))]
 struct SymbolState {
-    symbol: Symbol,
-    bid: Price,
-    bid_qty: u32,
-    ask: Price,
-    ask_qty: u32,
-    last_price: Price,
     last_ts: u64,
-    median: StreamingMedian,
+    bid: Price,
+    ask: Price,
+    last_price: Price,
+    bid_qty: u32,
+    ask_qty: u32,
+    /// Live spoofing candidates in `spoof`.
+    spoof_active: u32,
+    symbol: Symbol,
     features: SymbolFeatures,
-    spoof: Option<SpoofSym>,
-    layer: Option<LayerSym>,
+    median: StreamingMedian,
     stuff: Option<StuffSym>,
+    otr: Option<OtrSym>,
+    layer: Option<LayerSym>,
+    spoof: SpoofSym,
     momentum: Option<MomentumSym>,
     close: Option<CloseSym>,
     coord: Option<CoordSym>,
-    otr: Option<OtrSym>,
 }
 
 /// Counters of the detect stage (read them with [`DetectorSet::stats`]).
@@ -233,6 +244,7 @@ impl DetectorSet {
             ask_qty: 0,
             last_price: 0,
             last_ts: 0,
+            spoof_active: 0,
             median: StreamingMedian::new(
                 c.general.median_window_orders,
                 c.general.median_refresh_orders,
@@ -241,7 +253,11 @@ impl DetectorSet {
                 c.features.window_ms * NS_PER_MS,
                 c.features.tumbling_ms * NS_PER_MS,
             ),
-            spoof: c.spoofing.enabled.then(|| SpoofSym::new(&c.spoofing)),
+            spoof: if c.spoofing.enabled {
+                SpoofSym::new(&c.spoofing)
+            } else {
+                SpoofSym::empty()
+            },
             layer: c.layering.enabled.then(|| LayerSym::new(&c.layering)),
             stuff: c
                 .quote_stuffing
@@ -314,12 +330,14 @@ impl DetectorSet {
             }
             out(a)
         };
-        if let (Some(d), Some(cs)) = (self.close.as_mut(), st.close.as_mut()) {
-            d.on_sweep(&p.sweep, cs, &mut emit);
+        if p.sweep.in_close_window {
+            if let (Some(d), Some(cs)) = (self.close.as_mut(), st.close.as_mut()) {
+                d.on_sweep(&p.sweep, cs, &mut emit);
+            }
         }
         if p.sweep.aggressor == Side::Buy {
-            if let (Some(d), Some(cs)) = (self.coordinated.as_mut(), st.coord.as_mut()) {
-                if d.small(p.sweep.qty) {
+            if let Some(d) = self.coordinated.as_mut().filter(|d| d.small(p.sweep.qty)) {
+                if let Some(cs) = st.coord.as_mut() {
                     let mut o = p.sweep.last;
                     o.role = "marketable_buy";
                     o.order_ref = 0;
@@ -449,8 +467,11 @@ impl DetectorSet {
                 }
                 out(a)
             };
-            if let (Some(d), Some(s)) = (self.spoofing.as_mut(), st.spoof.as_mut()) {
-                d.on_event(&c, s, &mut emit);
+            if let Some(d) = self.spoofing.as_mut() {
+                // With no live candidate, only a new order (which may become one) concerns spoofing.
+                if st.spoof_active > 0 || median.is_some() {
+                    d.on_event(&c, &mut st.spoof_active, &mut st.spoof, &mut emit);
+                }
             }
             if let (Some(d), Some(s)) = (self.layering.as_mut(), st.layer.as_mut()) {
                 d.on_event(&c, s, &mut emit);
@@ -458,16 +479,24 @@ impl DetectorSet {
             if let (Some(d), Some(s)) = (self.stuffing.as_mut(), st.stuff.as_mut()) {
                 d.on_event(&c, s, is_orders, is_trade, &mut emit);
             }
-            if let (Some(d), Some(s)) = (self.momentum.as_mut(), st.momentum.as_mut()) {
-                d.on_event(&c, s, &mut emit);
-            }
-            if let (Some(d), Some(s)) = (self.close.as_mut(), st.close.as_mut()) {
-                d.on_event(&c, s, &mut emit);
-                if printed && ev.kind != EventKind::Trade && d.wants_vwap(ts) {
-                    d.add_trade(s, ts, ev.price, ev.qty);
+            if exec.is_some() {
+                if let (Some(d), Some(s)) = (self.momentum.as_mut(), st.momentum.as_mut()) {
+                    d.on_event(&c, s, &mut emit);
                 }
             }
-            if let (Some(d), Some(s)) = (self.coordinated.as_mut(), st.coord.as_mut()) {
+            if let Some(d) = self.close.as_mut() {
+                if d.wants(&c) {
+                    if let Some(s) = st.close.as_mut() {
+                        d.on_event(&c, s, &mut emit);
+                    }
+                }
+                if printed && ev.kind != EventKind::Trade && d.wants_vwap(ts) {
+                    if let Some(s) = st.close.as_mut() {
+                        d.add_trade(s, ts, ev.price, ev.qty);
+                    }
+                }
+            }
+            if let Some(d) = self.coordinated.as_mut() {
                 if c.exec.is_some() {
                     d.note_trade(ts);
                 }
@@ -479,7 +508,9 @@ impl DetectorSet {
                             || n.price > c.prev_bid
                             || (c.prev_ask > 0 && n.price >= c.prev_ask))
                     {
-                        d.on_buy(&EvidenceOrder::from_event("buy_order", ev), s, &mut emit);
+                        if let Some(s) = st.coord.as_mut() {
+                            d.on_buy(&EvidenceOrder::from_event("buy_order", ev), s, &mut emit);
+                        }
                     }
                 }
             }
@@ -514,8 +545,11 @@ impl DetectorSet {
             return;
         }
         let st = self.syms[ev.book as usize].as_mut().expect("present");
-        let (in_close_window, vwap_before) = match (self.close.as_ref(), st.close.as_mut()) {
-            (Some(d), Some(cs)) if d.in_window(ev.ts_ns) => (true, cs.vwap_totals(ev.ts_ns)),
+        let (in_close_window, vwap_before) = match self.close.as_ref() {
+            Some(d) if d.in_window(ev.ts_ns) => match st.close.as_mut() {
+                Some(cs) => (true, cs.vwap_totals(ev.ts_ns)),
+                None => (false, Default::default()),
+            },
             _ => (false, Default::default()),
         };
         let e = EvidenceOrder::from_event("sweep_execution", ev);

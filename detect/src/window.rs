@@ -1,11 +1,11 @@
 //! Sliding and tumbling windows over **event time** (feed timestamps), with O(1) amortised update.
 //!
-//! All windows here are *bucketed*: a window of length `W` is split into `N` buckets of width `W / N`; an update
-//! adds to the newest bucket, and moving time forward clears the buckets that fell out (each bucket is cleared at
-//! most once per rotation, so an update costs O(1) amortised, and a jump of more than `N` buckets costs at most
-//! `N`). The running total over the whole ring is maintained incrementally, so reading it is O(1). A bucketed
+//! All windows here are *bucketed*: a window of length `W` is split into `N` buckets of width `W / N` (`N` is a
+//! const parameter: the buckets live inline in the window); an update adds to the newest bucket, and moving time
+//! forward clears the buckets that fell out (each bucket is cleared at most once per rotation, so an update costs
+//! O(1) amortised, and a jump of more than `N` buckets costs at most `N`). The running total over the whole ring is maintained incrementally, so reading it is O(1). A bucketed
 //! window covers `(t - W, t]` to within one bucket width at its old edge; the bucket count of every window in this
-//! crate is chosen so that this granularity is ≤ 2 % of the window.
+//! crate is chosen so that this granularity is ≤ 5 % of the window.
 //!
 //! Time never goes backwards inside a window: an event stamped before the newest bucket is counted in the newest
 //! bucket (real feeds are time-ordered; out-of-order captures degrade gracefully instead of corrupting the sums).
@@ -18,33 +18,86 @@ use std::ops::{AddAssign, SubAssign};
 pub trait Accum: Copy + Default + AddAssign + SubAssign {}
 impl<T: Copy + Default + AddAssign + SubAssign> Accum for T {}
 
+/// Division by a bucket width fixed at construction, by multiplication: `q = ⌊n·m / 2⁶⁴⌋` with `m = ⌈2⁶⁴ / d⌉`
+/// is `⌊n / d⌋` or one more (the error `n·(m − 2⁶⁴/d)/2⁶⁴` is below 1 for any `n < 2⁶⁴`), so one comparison
+/// corrects it. A multiply is a few cycles where a 64-bit `div` is tens, and windows divide on most updates of a
+/// sparse symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Divisor {
+    d: u64,
+    /// `⌈2⁶⁴ / d⌉`, or 0 when `d == 1`.
+    m: u64,
+}
+
+impl Divisor {
+    /// Division by `d` (≥ 1; 0 is taken as 1).
+    pub(crate) fn new(d: u64) -> Self {
+        let d = d.max(1);
+        let m = if d == 1 {
+            0
+        } else {
+            (1u128 << 64).div_ceil(d as u128) as u64
+        };
+        Divisor { d, m }
+    }
+
+    /// The divisor.
+    #[inline]
+    pub(crate) fn get(self) -> u64 {
+        self.d
+    }
+
+    /// `n / d`.
+    #[inline]
+    pub(crate) fn div(self, n: u64) -> u64 {
+        if self.m == 0 {
+            return n;
+        }
+        let q = ((n as u128 * self.m as u128) >> 64) as u64;
+        if q.wrapping_mul(self.d) > n {
+            q - 1
+        } else {
+            q
+        }
+    }
+}
+
 /// A sliding window of `N` time buckets holding an [`Accum`] each, with the running total of all buckets.
+///
+/// The buckets are stored inline (no heap block, so the owner's other per-event fields and the buckets are one
+/// allocation and no pointer has to be loaded before the bucket's address is known), and the window keeps the end
+/// of its newest bucket and that bucket's slot, so an update that falls in the newest bucket costs no division.
 #[derive(Debug, Clone)]
-pub struct SlidingWindow<T: Accum> {
-    buckets: Box<[T]>,
-    width_ns: u64,
+pub struct SlidingWindow<T: Accum, const N: usize> {
+    width: Divisor,
     /// Absolute index (`ts / width`) of the newest bucket; `u64::MAX` before the first update.
     head: u64,
-    total: T,
+    /// End (exclusive, ns) of the newest bucket: an update before it needs no advance.
+    head_end: u64,
+    /// `head % N`.
+    slot: usize,
     /// Slots that hold a value (bit `slot`), when there are at most 64 buckets: advancing then only visits the
     /// occupied slots that fall out, so a sparse symbol's update costs O(1) instead of O(buckets passed). With at
     /// most 64 buckets, a slot whose bit is clear reads as `T::default()` whatever it stores (it is overwritten,
     /// not added to, when next used), so falling out of the window does not touch the bucket unless the total
     /// needs it subtracted; with more than 64 buckets every slot is cleared eagerly.
     occupied: u64,
+    total: T,
+    buckets: [T; N],
 }
 
-impl<T: Accum> SlidingWindow<T> {
-    /// A window of length `window_ns` split into `n` buckets (`n ≥ 1`; the width is at least 1 ns).
-    pub fn new(window_ns: u64, n: usize) -> Self {
-        let n = n.max(1);
-        let width_ns = (window_ns / n as u64).max(1);
+impl<T: Accum, const N: usize> SlidingWindow<T, N> {
+    /// A window of length `window_ns` split into `N` buckets (the width is at least 1 ns).
+    pub fn new(window_ns: u64) -> Self {
+        const { assert!(N >= 1, "a window has at least one bucket") };
         SlidingWindow {
-            buckets: vec![T::default(); n].into_boxed_slice(),
-            width_ns,
+            width: Divisor::new(window_ns / N as u64),
             head: u64::MAX,
-            total: T::default(),
+            head_end: 0,
+            slot: 0,
             occupied: 0,
+            total: T::default(),
+            buckets: [T::default(); N],
         }
     }
 
@@ -55,74 +108,89 @@ impl<T: Accum> SlidingWindow<T> {
         }
         self.total = T::default();
         self.head = u64::MAX;
+        self.head_end = 0;
+        self.slot = 0;
         self.occupied = 0;
     }
 
     /// Width of one bucket in ns.
     #[inline]
     pub fn bucket_width_ns(&self) -> u64 {
-        self.width_ns
+        self.width.get()
     }
 
     /// Length of the whole window in ns (`buckets × width`).
     #[inline]
     pub fn window_ns(&self) -> u64 {
-        self.width_ns * self.buckets.len() as u64
+        self.width.get() * N as u64
     }
 
     /// Moves the window so that its newest bucket contains `ts_ns`, clearing the buckets that fell out.
     #[inline]
     pub fn advance(&mut self, ts_ns: u64) {
-        let idx = ts_ns / self.width_ns;
-        if self.head == u64::MAX {
-            self.head = idx;
-            return;
+        if ts_ns < self.head_end {
+            return; // in the newest bucket (or earlier: counted there)
         }
-        if idx <= self.head {
-            return;
-        }
-        let n = self.buckets.len() as u64;
-        let steps = (idx - self.head).min(n);
-        if n <= 64 {
-            // Only occupied slots among the `steps` after the head need clearing.
-            let leaving = ring_range_mask(((self.head + 1) % n) as u32, steps as u32, n as u32);
-            let mut m = self.occupied & leaving;
-            if m == self.occupied || steps == n {
-                // Every occupied bucket falls out: the window is empty (the stale slots are not read again).
-                self.total = T::default();
-            } else {
-                while m != 0 {
-                    let slot = m.trailing_zeros() as usize;
-                    m &= m - 1;
-                    let old = self.buckets[slot];
-                    self.total -= old;
+        self.advance_to(ts_ns);
+    }
+
+    #[inline(never)]
+    fn advance_to(&mut self, ts_ns: u64) {
+        let idx = self.width.div(ts_ns);
+        let end = idx.saturating_add(1).saturating_mul(self.width.get());
+        let gap = idx.wrapping_sub(self.head); // ≥ 1 once started: ts_ns ≥ head_end
+        if self.head == u64::MAX || gap >= N as u64 {
+            // First update, or every bucket falls out: the window is empty (with at most 64 buckets the stale
+            // slots are not read again; above that they are cleared).
+            if N > 64 && self.head != u64::MAX {
+                for b in self.buckets.iter_mut() {
+                    *b = T::default();
                 }
             }
-            self.occupied &= !leaving;
-        } else if steps == n {
-            // Everything fell out.
-            for b in self.buckets.iter_mut() {
-                *b = T::default();
-            }
             self.total = T::default();
+            self.occupied = 0;
+            self.slot = (idx % N as u64) as usize;
         } else {
-            for k in 1..=steps {
-                let slot = ((self.head + k) % n) as usize;
-                let old = self.buckets[slot];
-                self.total -= old;
-                self.buckets[slot] = T::default();
+            let steps = gap as usize;
+            let first = if self.slot + 1 == N { 0 } else { self.slot + 1 };
+            if N <= 64 {
+                // Only occupied slots among the `steps` after the head need clearing.
+                let leaving = ring_range_mask(first as u32, steps as u32, N as u32);
+                let mut m = self.occupied & leaving;
+                if m == self.occupied {
+                    // Every occupied bucket falls out: the window is empty.
+                    self.total = T::default();
+                } else {
+                    while m != 0 {
+                        let slot = m.trailing_zeros() as usize;
+                        m &= m - 1;
+                        let old = self.buckets[slot];
+                        self.total -= old;
+                    }
+                }
+                self.occupied &= !leaving;
+            } else {
+                let mut slot = first;
+                for _ in 0..steps {
+                    let old = self.buckets[slot];
+                    self.total -= old;
+                    self.buckets[slot] = T::default();
+                    slot = if slot + 1 == N { 0 } else { slot + 1 };
+                }
             }
+            let s = self.slot + steps;
+            self.slot = if s >= N { s - N } else { s };
         }
         self.head = idx;
+        self.head_end = end;
     }
 
     /// Adds `v` at time `ts_ns` (advancing the window first).
     #[inline]
     pub fn add(&mut self, ts_ns: u64, v: T) {
         self.advance(ts_ns);
-        let n = self.buckets.len();
-        let slot = (self.head % n as u64) as usize;
-        if n <= 64 && self.occupied & (1 << slot) == 0 {
+        let slot = self.slot;
+        if N <= 64 && self.occupied & (1 << slot) == 0 {
             // An unoccupied slot reads as zero whatever it stores.
             self.buckets[slot] = v;
         } else {
@@ -137,7 +205,7 @@ impl<T: Accum> SlidingWindow<T> {
     /// The value of `slot` (a slot without its occupied bit reads as zero when there are at most 64 buckets).
     #[inline]
     fn slot_value(&self, slot: usize) -> T {
-        if self.buckets.len() <= 64 && self.occupied & (1 << slot) == 0 {
+        if N <= 64 && self.occupied & (1 << slot) == 0 {
             T::default()
         } else {
             self.buckets[slot]
@@ -157,7 +225,7 @@ impl<T: Accum> SlidingWindow<T> {
         if self.head == u64::MAX {
             return T::default();
         }
-        self.slot_value((self.head % self.buckets.len() as u64) as usize)
+        self.slot_value(self.slot)
     }
 
     /// Total over the window excluding the newest bucket (the "trailing" part before the current bucket).
@@ -174,7 +242,7 @@ impl<T: Accum> SlidingWindow<T> {
         if self.head == u64::MAX {
             return 0;
         }
-        (self.head + 1).saturating_sub(self.buckets.len() as u64) * self.width_ns
+        (self.head + 1).saturating_sub(N as u64) * self.width.get()
     }
 
     /// Calls `f` with each bucket's value from oldest to newest (only buckets inside the window).
@@ -182,7 +250,7 @@ impl<T: Accum> SlidingWindow<T> {
         if self.head == u64::MAX {
             return;
         }
-        let n = self.buckets.len() as u64;
+        let n = N as u64;
         let first = (self.head + 1).saturating_sub(n);
         for abs in first..=self.head {
             f(&self.slot_value((abs % n) as usize));
@@ -414,6 +482,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn divisor_is_exact() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for d in [
+            1u64,
+            2,
+            3,
+            7,
+            10,
+            1_000,
+            1_000_000,
+            3_000_000_000,
+            5_000_000_001,
+            u64::MAX / 3,
+            u64::MAX,
+        ] {
+            let q = Divisor::new(d);
+            for n in [
+                0u64,
+                1,
+                d - 1,
+                d,
+                d.wrapping_add(1),
+                u64::MAX,
+                u64::MAX - 1,
+                86_400_000_000_000,
+            ] {
+                assert_eq!(q.div(n), n / d, "{n} / {d}");
+            }
+            for _ in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let n = x >> (x % 40);
+                assert_eq!(q.div(n), n / d, "{n} / {d}");
+                let k = (n / d).saturating_mul(d);
+                assert_eq!(q.div(k), k / d, "{k} / {d}");
+            }
+        }
+        assert_eq!(Divisor::new(0).div(17), 17);
+    }
+
+    #[test]
     fn ring_range_masks() {
         assert_eq!(ring_range_mask(0, 3, 10), 0b111);
         assert_eq!(ring_range_mask(8, 3, 10), 0b11_0000_0001);
@@ -427,8 +537,8 @@ mod tests {
     /// streams.
     #[test]
     fn occupancy_path_equals_plain_path() {
-        let mut a: SlidingWindow<u64> = SlidingWindow::new(64 * 10, 64);
-        let mut b: SlidingWindow<u64> = SlidingWindow::new(65 * 10, 65);
+        let mut a: SlidingWindow<u64, 64> = SlidingWindow::new(64 * 10);
+        let mut b: SlidingWindow<u64, 65> = SlidingWindow::new(65 * 10);
         let mut x = 88_172_645_463_325_252u64;
         let mut t = 0u64;
         for i in 0..20_000u64 {
@@ -472,7 +582,7 @@ mod tests {
 
     #[test]
     fn sliding_matches_naive() {
-        let mut w: SlidingWindow<u64> = SlidingWindow::new(1_000, 10);
+        let mut w: SlidingWindow<u64, 10> = SlidingWindow::new(1_000);
         let mut evs = Vec::new();
         let mut t = 0u64;
         let mut x = 12345u64;
@@ -491,9 +601,31 @@ mod tests {
         }
     }
 
+    /// The eager-clearing path (> 64 buckets) against the naive reference, including jumps over the window.
+    #[test]
+    fn sliding_over_64_buckets_matches_naive() {
+        let mut w: SlidingWindow<u64, 70> = SlidingWindow::new(7_000);
+        let mut evs = Vec::new();
+        let mut t = 123u64;
+        let mut x = 987_654_321u64;
+        for i in 0..5_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            t += (x >> 33) % 300;
+            if i % 89 == 0 {
+                t += 7_000 + (x >> 40) % 700;
+            }
+            let v = (x >> 20) % 5;
+            w.add(t, v);
+            evs.push((t, v));
+            assert_eq!(w.total(), naive(&evs, t, 100, 70), "at {i}");
+        }
+    }
+
     #[test]
     fn sliding_time_never_goes_back() {
-        let mut w: SlidingWindow<u32> = SlidingWindow::new(100, 10);
+        let mut w: SlidingWindow<u32, 10> = SlidingWindow::new(100);
         w.add(1_000, 1);
         w.add(500, 1); // earlier: counted in the newest bucket
         assert_eq!(w.total(), 2);
@@ -507,7 +639,7 @@ mod tests {
 
     #[test]
     fn total_before_newest() {
-        let mut w: SlidingWindow<u32> = SlidingWindow::new(60, 6);
+        let mut w: SlidingWindow<u32, 6> = SlidingWindow::new(60);
         w.add(5, 3);
         w.add(15, 4);
         assert_eq!(w.total_before_newest(), 3);

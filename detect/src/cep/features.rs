@@ -93,7 +93,7 @@ impl SubAssign for VolNotional {
 #[derive(Debug, Clone)]
 struct Sym {
     row: [f64; N],
-    vwap: SlidingWindow<VolNotional>,
+    vwap: SlidingWindow<VolNotional, VWAP_BUCKETS>,
     pending_ts: u64,
     pending: VolNotional,
     /// Last printed trade price (dollars), and its value before the current timestamp.
@@ -105,7 +105,7 @@ impl Sym {
     fn new() -> Box<Sym> {
         Box::new(Sym {
             row: [f64::NAN; N],
-            vwap: SlidingWindow::new(VWAP_WINDOW_NS, VWAP_BUCKETS),
+            vwap: SlidingWindow::new(VWAP_WINDOW_NS),
             pending_ts: u64::MAX,
             pending: VolNotional::default(),
             last_trade: f64::NAN,

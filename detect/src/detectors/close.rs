@@ -105,7 +105,7 @@ struct Watched {
 pub(crate) struct CloseSym {
     watched: Box<[Option<Watched>]>,
     active: u32,
-    vwap: SlidingWindow<VolNotional>,
+    vwap: SlidingWindow<VolNotional, 60>,
     pushed: [bool; 2],
 }
 
@@ -114,7 +114,7 @@ impl CloseSym {
         CloseSym {
             watched: vec![None; cfg.max_tracked_per_symbol].into_boxed_slice(),
             active: 0,
-            vwap: SlidingWindow::new(cfg.vwap_window_ms * NS_PER_MS, 60),
+            vwap: SlidingWindow::new(cfg.vwap_window_ms * NS_PER_MS),
             pushed: [false; 2],
         }
     }
@@ -137,6 +137,8 @@ pub(crate) struct MarkingTheClose {
     vwap_from: u64,
     /// Large orders not watched because the per-symbol table was full.
     pub(crate) dropped: u64,
+    /// Orders watched over all symbols (while 0, withdrawals need not look at any symbol's table).
+    watching: u64,
 }
 
 impl MarkingTheClose {
@@ -152,7 +154,16 @@ impl MarkingTheClose {
                 .0
                 .saturating_sub(cfg.vwap_window_ms * NS_PER_MS),
             dropped: 0,
+            watching: 0,
         }
+    }
+
+    /// Whether `on_event` can do anything for this event (decided without touching the symbol's state): a
+    /// withdrawal while some order is watched, or a new order in the entry window.
+    #[inline]
+    pub(crate) fn wants(&self, c: &Ctx<'_>) -> bool {
+        (self.watching > 0 && c.withdrawal.is_some())
+            || (c.new_order.is_some() && self.in_window(c.ts()))
     }
 
     /// Whether executions at `ts` must feed the VWAP window.
@@ -192,6 +203,7 @@ impl MarkingTheClose {
                     {
                         let wch = slot.take().expect("found");
                         s.active -= 1;
+                        self.watching -= 1;
                         if ts >= self.cancel_from && ts < self.close {
                             self.emit_cancel(c, &wch, out);
                         }
@@ -218,6 +230,7 @@ impl MarkingTheClose {
                 if let Some(slot) = s.watched.iter_mut().find(|x| x.is_none()) {
                     *slot = Some(w);
                     s.active += 1;
+                    self.watching += 1;
                 } else {
                     self.dropped += 1;
                 }

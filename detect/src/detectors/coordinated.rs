@@ -68,8 +68,8 @@ struct Hot {
 /// Per-symbol state of the anonymous variant.
 #[derive(Debug, Clone)]
 pub(crate) struct CoordSym {
-    win: SlidingWindow<u32>,
-    base: SlidingWindow<u32>,
+    win: SlidingWindow<u32, 30>,
+    base: SlidingWindow<u32, 60>,
     /// Highest sliding-window count reached in each `PEAK_BUCKET_NS` bucket of the baseline period (ring).
     peaks: [u16; PEAK_BUCKETS],
     /// Absolute bucket number of the newest entry of `peaks` (`u64::MAX` = none).
@@ -145,8 +145,8 @@ impl CoordSym {
 impl CoordSym {
     pub(crate) fn new(cfg: &CoordinatedBuyingConfig) -> Self {
         CoordSym {
-            win: SlidingWindow::new(cfg.window_ms * NS_PER_MS, 30),
-            base: SlidingWindow::new(cfg.anon_baseline_window_ms * NS_PER_MS, 60),
+            win: SlidingWindow::new(cfg.window_ms * NS_PER_MS),
+            base: SlidingWindow::new(cfg.anon_baseline_window_ms * NS_PER_MS),
             peaks: [0; PEAK_BUCKETS],
             peak_head: u64::MAX,
         }

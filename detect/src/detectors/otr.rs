@@ -33,14 +33,14 @@ const PROBE: usize = 8;
 /// Per-symbol order-to-trade state.
 #[derive(Debug, Clone)]
 pub(crate) struct OtrSym {
-    win: SlidingWindow<OrdersTrades>,
+    win: SlidingWindow<OrdersTrades, 60>,
     latched: bool,
 }
 
 impl OtrSym {
     pub(crate) fn new(cfg: &OrderToTradeConfig) -> Self {
         OtrSym {
-            win: SlidingWindow::new(cfg.window_ms * NS_PER_MS, 60),
+            win: SlidingWindow::new(cfg.window_ms * NS_PER_MS),
             latched: false,
         }
     }
@@ -51,7 +51,7 @@ struct MpidKey {
     /// (locate << 32) | mpid; 0 = empty.
     key: u64,
     last_ts: u64,
-    win: SlidingWindow<OrdersTrades>,
+    win: SlidingWindow<OrdersTrades, 60>,
     latched: bool,
 }
 
@@ -77,7 +77,7 @@ impl OrderToTrade {
         let proto = MpidKey {
             key: 0,
             last_ts: 0,
-            win: SlidingWindow::new(window_ns, 60),
+            win: SlidingWindow::new(window_ns),
             latched: false,
         };
         OrderToTrade {

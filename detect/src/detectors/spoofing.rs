@@ -50,14 +50,19 @@ struct Candidate {
 #[derive(Debug, Clone)]
 pub(crate) struct SpoofSym {
     slots: Box<[Option<Candidate>]>,
-    active: u32,
 }
 
 impl SpoofSym {
     pub(crate) fn new(cfg: &SpoofingConfig) -> Self {
         SpoofSym {
             slots: vec![None; cfg.max_tracked_per_symbol].into_boxed_slice(),
-            active: 0,
+        }
+    }
+
+    /// The state of a symbol when the detector is disabled (no slots, no allocation).
+    pub(crate) fn empty() -> Self {
+        SpoofSym {
+            slots: Box::new([]),
         }
     }
 }
@@ -81,16 +86,22 @@ impl Spoofing {
     }
 
     #[inline]
-    pub(crate) fn on_event(&mut self, c: &Ctx<'_>, s: &mut SpoofSym, out: &mut impl FnMut(&Alert)) {
+    pub(crate) fn on_event(
+        &mut self,
+        c: &Ctx<'_>,
+        active: &mut u32,
+        s: &mut SpoofSym,
+        out: &mut impl FnMut(&Alert),
+    ) {
         let ts = c.ts();
-        if s.active > 0 {
+        if *active > 0 {
             // Executions: against a candidate (disqualifies it) or on the opposite side (evidence).
             if let Some(x) = c.exec {
                 for slot in s.slots.iter_mut() {
                     let Some(cand) = slot else { continue };
                     if ts.saturating_sub(cand.add.ts_ns) > self.max_life_ns {
                         *slot = None;
-                        s.active -= 1;
+                        *active -= 1;
                         continue;
                     }
                     if x.order_ref != 0 && x.order_ref == cand.order_ref {
@@ -115,7 +126,7 @@ impl Spoofing {
                     if w.gone {
                         let cand = *cand;
                         *slot = None;
-                        s.active -= 1;
+                        *active -= 1;
                         self.evaluate(c, &cand, out);
                     }
                     break;
@@ -156,13 +167,13 @@ impl Spoofing {
                         opposite_shares: 0,
                         execs: [add; KEEP_EXECS],
                     };
-                    self.insert(s, cand, ts);
+                    self.insert(s, active, cand, ts);
                 }
             }
         }
     }
 
-    fn insert(&mut self, s: &mut SpoofSym, cand: Candidate, ts: u64) {
+    fn insert(&mut self, s: &mut SpoofSym, active: &mut u32, cand: Candidate, ts: u64) {
         let mut free = None;
         let mut oldest: Option<(usize, u64)> = None;
         for (i, slot) in s.slots.iter_mut().enumerate() {
@@ -174,7 +185,7 @@ impl Spoofing {
                 }
                 Some(c) if ts.saturating_sub(c.add.ts_ns) > self.max_life_ns => {
                     *slot = None;
-                    s.active -= 1;
+                    *active -= 1;
                     if free.is_none() {
                         free = Some(i);
                     }
@@ -190,13 +201,13 @@ impl Spoofing {
             (Some(i), _) => i,
             (None, Some((i, _))) => {
                 self.evicted += 1;
-                s.active -= 1;
+                *active -= 1;
                 i
             }
             (None, None) => return,
         };
         s.slots[i] = Some(cand);
-        s.active += 1;
+        *active += 1;
     }
 
     fn evaluate(&self, c: &Ctx<'_>, cand: &Candidate, out: &mut impl FnMut(&Alert)) {

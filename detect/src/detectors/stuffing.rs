@@ -56,8 +56,8 @@ impl SubAssign for OrdersTrades {
 /// Per-symbol quote-stuffing state.
 #[derive(Debug, Clone)]
 pub(crate) struct StuffSym {
-    win: SlidingWindow<OrdersTrades>,
-    base: SlidingWindow<u32>,
+    win: SlidingWindow<OrdersTrades, 50>,
+    base: SlidingWindow<u32, 60>,
     latched: bool,
     first_in_burst: u64,
 }
@@ -65,8 +65,8 @@ pub(crate) struct StuffSym {
 impl StuffSym {
     pub(crate) fn new(cfg: &QuoteStuffingConfig) -> Self {
         StuffSym {
-            win: SlidingWindow::new(cfg.window_ms * NS_PER_MS, 50),
-            base: SlidingWindow::new(cfg.baseline_window_ms * NS_PER_MS, 60),
+            win: SlidingWindow::new(cfg.window_ms * NS_PER_MS),
+            base: SlidingWindow::new(cfg.baseline_window_ms * NS_PER_MS),
             latched: false,
             first_in_burst: 0,
         }
