@@ -114,6 +114,8 @@ pub struct DetectorSet {
     coordinated: Option<CoordinatedBuying>,
     otr: Option<OrderToTrade>,
     sweep: Option<PendingSweep>,
+    /// Quote stuffing reads its baseline from order-to-trade's per-symbol window (same counts, same geometry).
+    stuff_base_from_otr: bool,
     fixed_tick: Price,
     stats: DetectStats,
     sym_bytes: u64,
@@ -157,6 +159,9 @@ impl DetectorSet {
                 .enabled
                 .then(|| OrderToTrade::new(&cfg.order_to_trade)),
             sweep: None,
+            stuff_base_from_otr: cfg.quote_stuffing.enabled
+                && cfg.order_to_trade.enabled
+                && cfg.quote_stuffing.baseline_window_ms == cfg.order_to_trade.window_ms,
             fixed_tick: cfg.general.tick_size,
             stats: DetectStats::default(),
             sym_bytes: 0,
@@ -476,8 +481,17 @@ impl DetectorSet {
             if let (Some(d), Some(s)) = (self.layering.as_mut(), st.layer.as_mut()) {
                 d.on_event(&c, s, &mut emit);
             }
+            if self.otr.is_some() {
+                if let Some(s) = st.otr.as_mut() {
+                    s.record(ts, is_orders, is_trade);
+                }
+            }
             if let (Some(d), Some(s)) = (self.stuffing.as_mut(), st.stuff.as_mut()) {
-                d.on_event(&c, s, is_orders, is_trade, &mut emit);
+                let shared = match &st.otr {
+                    Some(o) if self.stuff_base_from_otr => Some(o.window()),
+                    _ => None,
+                };
+                d.on_event(&c, s, is_orders, is_trade, shared, &mut emit);
             }
             if exec.is_some() {
                 if let (Some(d), Some(s)) = (self.momentum.as_mut(), st.momentum.as_mut()) {

@@ -188,4 +188,23 @@ fn gen_is_deterministic_per_seed_and_raw_matches_pcap() {
     // Sequence numbers differ in meaning (MoldUDP64 vs ordinal) but here both count messages from 1.
     assert_eq!(from_pcap.alerts_jsonl, from_raw.alerts_jsonl);
     assert!(from_pcap.replay.messages > 100_000);
+
+    // Quote stuffing reads its baseline from order-to-trade's per-symbol window when their geometry matches (the
+    // defaults); with order-to-trade disabled it keeps its own window: the same stuffing alerts either way.
+    let stuffing = |run: &tools::gen::check::CheckRun| {
+        let mut out = Vec::new();
+        for a in run
+            .alerts
+            .iter()
+            .filter(|a| a.detector.name() == "quote_stuffing")
+        {
+            a.write_json_line(&mut out, None);
+        }
+        out
+    };
+    let own_base =
+        DetectConfig::from_toml_str("[order_to_trade]\nenabled = false\n").expect("config");
+    let own = detect_capture(&p("a.pcap"), &own_base).unwrap();
+    assert!(!stuffing(&from_pcap).is_empty(), "no quote stuffing alert");
+    assert_eq!(stuffing(&from_pcap), stuffing(&own));
 }

@@ -44,6 +44,27 @@ impl OtrSym {
             latched: false,
         }
     }
+
+    /// Counts an event with order messages and/or executions in the symbol's window (call before
+    /// [`OrderToTrade::on_event`]; quote stuffing may read the window in between).
+    #[inline]
+    pub(crate) fn record(&mut self, ts: u64, orders: bool, trades: bool) {
+        if orders || trades {
+            self.win.add(
+                ts,
+                OrdersTrades {
+                    orders: orders as u32,
+                    trades: trades as u32,
+                },
+            );
+        }
+    }
+
+    /// The symbol's window (orders and executions over `window_ms`, 60 buckets).
+    #[inline]
+    pub(crate) fn window(&self) -> &SlidingWindow<OrdersTrades, 60> {
+        &self.win
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -149,12 +170,11 @@ impl OrderToTrade {
         if !orders && !trades {
             return;
         }
-        let ts = c.ts();
         let v = OrdersTrades {
             orders: orders as u32,
             trades: trades as u32,
         };
-        s.win.add(ts, v);
+        // The window was updated by `OtrSym::record`.
         let w = s.win.total();
         if let Some(ratio) = self.check(w, self.cfg.min_order_messages, &mut s.latched) {
             let a = self.alert(

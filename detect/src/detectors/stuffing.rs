@@ -8,6 +8,9 @@
 //!
 //! The window is bucketed in 50 buckets (1 ms at the default), the baseline in 60 (1 s). One alert per burst: after
 //! an alert the detector stays quiet for the symbol until the window count falls below half of `min_messages`.
+//! When `order_to_trade` is enabled with `window_ms` equal to `baseline_window_ms` (the defaults), the baseline is
+//! read from that detector's per-symbol window, which has the same geometry and counts the same order messages
+//! (one window update per event instead of two; same figures).
 //!
 //! Public definitions encoded: MAR Annex I A indicator (e) as specified by EU Delegated Regulation 2016/522 Annex II
 //! Section 1 — the practice "usually known as quote stuffing" (large numbers of orders, cancellations or updates
@@ -85,6 +88,9 @@ impl QuoteStuffing {
     }
 
     /// `orders`/`trades`: whether this event is an order message / an execution.
+    /// `shared_base`: the symbol's order-to-trade window when it has the baseline's geometry (same length, 60
+    /// buckets) and is updated with this event before this call; its order counts are then the baseline, and the
+    /// symbol's own baseline window is not kept.
     #[inline]
     pub(crate) fn on_event(
         &mut self,
@@ -92,6 +98,7 @@ impl QuoteStuffing {
         s: &mut StuffSym,
         orders: bool,
         trades: bool,
+        shared_base: Option<&SlidingWindow<OrdersTrades, 60>>,
         out: &mut impl FnMut(&Alert),
     ) {
         if !orders && !trades {
@@ -103,10 +110,12 @@ impl QuoteStuffing {
             trades: trades as u32,
         };
         s.win.add(ts, v);
-        if orders {
-            s.base.add(ts, 1);
-        } else {
-            s.base.advance(ts);
+        if shared_base.is_none() {
+            if orders {
+                s.base.add(ts, 1);
+            } else {
+                s.base.advance(ts);
+            }
         }
         let w = s.win.total();
         if s.latched {
@@ -118,9 +127,17 @@ impl QuoteStuffing {
         if !orders || w.orders < self.cfg.min_messages {
             return;
         }
-        let base_span = s.base.window_ns() - s.base.bucket_width_ns();
-        let baseline = s.base.total_before_newest() as f64 * s.win.window_ns() as f64
-            / base_span.max(1) as f64;
+        let (base_span, base_before) = match shared_base {
+            Some(b) => (
+                b.window_ns() - b.bucket_width_ns(),
+                b.total_before_newest().orders,
+            ),
+            None => (
+                s.base.window_ns() - s.base.bucket_width_ns(),
+                s.base.total_before_newest(),
+            ),
+        };
+        let baseline = base_before as f64 * s.win.window_ns() as f64 / base_span.max(1) as f64;
         let ratio = w.orders as f64 / w.trades.max(1) as f64;
         if (w.orders as f64) < self.cfg.baseline_multiple * baseline
             || ratio < self.cfg.min_order_to_trade
