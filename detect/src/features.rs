@@ -122,7 +122,10 @@ pub(crate) const FEATURE_BUCKETS: usize = 20;
 
 /// Sliding window of [`FeatureCounts`] with first/last trade prices per bucket (for the realised move). Buckets are
 /// inline and the newest bucket's end and slot are kept, as in [`crate::window::SlidingWindow`].
+/// Layout: `repr(C)`, aligned on a cache line; the fields an update reads come first and fit in that line (the
+/// total, used once the features are read, follows).
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 pub(crate) struct FeatureWindow {
     width: crate::window::Divisor,
     head: u64,

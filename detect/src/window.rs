@@ -67,7 +67,11 @@ impl Divisor {
 /// The buckets are stored inline (no heap block, so the owner's other per-event fields and the buckets are one
 /// allocation and no pointer has to be loaded before the bucket's address is known), and the window keeps the end
 /// of its newest bucket and that bucket's slot, so an update that falls in the newest bucket costs no division.
+///
+/// Layout: `repr(C)`, aligned on a cache line, with the fields read at every update first, so that an update reads
+/// one line for the header (plus the bucket it writes).
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 pub struct SlidingWindow<T: Accum, const N: usize> {
     width: Divisor,
     /// Absolute index (`ts / width`) of the newest bucket; `u64::MAX` before the first update.
@@ -333,16 +337,19 @@ impl<T: Accum> TumblingWindow<T> {
 /// the ⌈n/2⌉-th smallest value (exact for medians below 1 024). It is recomputed lazily, at most once every
 /// `refresh` insertions (a scan of ≤ 38 group counters plus ≤ 64 buckets), which keeps the per-message cost O(1) and
 /// the result deterministic.
+///
+/// Layout: `repr(C)`, aligned on a cache line, header (read at every insertion and median) first, in one line.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 pub struct StreamingMedian {
     ring: Box<[u16]>,
+    hist: Box<[u16; MEDIAN_BUCKETS]>,
     len: usize,
     next: usize,
-    hist: Box<[u16; MEDIAN_BUCKETS]>,
-    groups: [u32; MEDIAN_GROUPS],
     cached: u32,
     since_refresh: u32,
     refresh: u32,
+    groups: [u32; MEDIAN_GROUPS],
 }
 
 const MEDIAN_EXACT: usize = 1024;
