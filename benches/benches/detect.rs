@@ -8,7 +8,10 @@
 //! * `pipeline_book_only`: `book::replay::replay` (pcap record walk, MoldUDP64 sequencing, ITCH decode,
 //!   `Books::apply`) with every event folded into a checksum — the book-only pipeline;
 //! * `pipeline_book_detect`: the same with `DetectorSet::on_event` (default configuration, all detectors) called on
-//!   every event — the full pipeline;
+//!   every event — the full pipeline (as `tickwatch replay` runs it: no sliding-feature reader, so the sliding
+//!   feature windows are not kept);
+//! * `pipeline_book_detect_sliding`: the full pipeline with the sliding feature windows kept as well (what it
+//!   costs when CEP rules read features);
 //! * `detect_only`: the events recorded once into a `Vec<BookEvent>`; times `DetectorSet::on_event` alone.
 //!
 //! Each timed iteration starts from a fresh `Books` and a fresh `DetectorSet` whose symbols are reserved up front
@@ -36,8 +39,11 @@ fn fold(acc: u64, ev: &BookEvent) -> u64 {
     acc.rotate_left(7) ^ u64::from(ev.level_qty) ^ (ev.bid_price as u64) ^ u64::from(ev.flags)
 }
 
-fn fresh_set() -> DetectorSet {
+fn fresh_set(sliding: bool) -> DetectorSet {
     let mut set = DetectorSet::default();
+    if sliding {
+        set.keep_sliding_features();
+    }
     for loc in 1..=SYMBOLS {
         set.reserve_symbol(loc, book::Symbol::EMPTY);
     }
@@ -65,12 +71,13 @@ fn book_detect(cap: &Capture, books: &mut Books, set: &mut DetectorSet) -> u64 {
 fn timed(
     iters: u64,
     cpu: bool,
+    sliding: bool,
     mut work: impl FnMut(&mut Books, &mut DetectorSet) -> u64,
 ) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let mut books = Books::new(StoreConfig::default());
-        let mut set = fresh_set();
+        let mut set = fresh_set(sliding);
         let (c0, w0) = (thread_cpu_ns(), Instant::now());
         black_box(work(&mut books, &mut set));
         let wall = w0.elapsed();
@@ -96,7 +103,7 @@ fn bench(c: &mut Criterion) {
 
     // Sanity: the full pipeline finds every detector's episodes in this day.
     let mut books = Books::new(StoreConfig::default());
-    let mut set = fresh_set();
+    let mut set = fresh_set(false);
     let mut events = Vec::with_capacity(summary.messages as usize);
     let mut per = std::collections::BTreeMap::<&str, u64>::new();
     let rs = replay(&cap, UdpFilter::default(), &mut books, |ev| {
@@ -121,14 +128,23 @@ fn bench(c: &mut Criterion) {
         g.sample_size(10);
         g.measurement_time(Duration::from_secs(20));
         g.bench_function("pipeline_book_only", |b| {
-            b.iter_custom(|iters| timed(iters, cpu, |books, _| book_only(&cap, books)))
+            b.iter_custom(|iters| timed(iters, cpu, false, |books, _| book_only(&cap, books)))
         });
         g.bench_function("pipeline_book_detect", |b| {
-            b.iter_custom(|iters| timed(iters, cpu, |books, set| book_detect(&cap, books, set)))
+            b.iter_custom(|iters| {
+                timed(iters, cpu, false, |books, set| {
+                    book_detect(&cap, books, set)
+                })
+            })
+        });
+        g.bench_function("pipeline_book_detect_sliding", |b| {
+            b.iter_custom(|iters| {
+                timed(iters, cpu, true, |books, set| book_detect(&cap, books, set))
+            })
         });
         g.bench_function("detect_only", |b| {
             b.iter_custom(|iters| {
-                timed(iters, cpu, |_, set| {
+                timed(iters, cpu, false, |_, set| {
                     let mut alerts = 0u64;
                     for ev in &events {
                         set.on_event(ev, &mut |_: &Alert| alerts += 1);

@@ -1,9 +1,10 @@
 //! Per-symbol windowed features over event time: message rate, adds / cancels / deletes / replaces / executions,
 //! traded volume and notional, VWAP, order-to-trade ratio, cancel rate, median displayed order size, realised move
-//! in bps, and the touch. A sliding window (O(1) amortised update, see [`crate::window`]) is always maintained;
+//! in bps, and the touch. A sliding window (O(1) amortised update, see [`crate::window`]) is kept when something
+//! reads it ([`crate::DetectorSet::keep_sliding_features`]; the runtime asks for it when CEP rules use features);
 //! tumbling records are produced when [`FeaturesConfig::tumbling_ms`](crate::config::FeaturesConfig) is set.
 //!
-//! Features are read by the detectors and by other stages through [`crate::DetectorSet::features`] (a `Copy`
+//! Features are read by other stages (CEP rules) through [`crate::DetectorSet::features`] (a `Copy`
 //! [`FeatureSnapshot`]), and can be emitted as JSON records ([`FeatureSnapshot::write_json`]).
 //!
 //! Counting conventions (ITCH): *order messages* are adds (`A`, `F`), cancels (`X`), deletes (`D`) and replaces

@@ -116,6 +116,8 @@ pub struct DetectorSet {
     sweep: Option<PendingSweep>,
     /// Quote stuffing reads its baseline from order-to-trade's per-symbol window (same counts, same geometry).
     stuff_base_from_otr: bool,
+    /// Whether the sliding feature windows are kept (see [`DetectorSet::keep_sliding_features`]).
+    sliding: bool,
     fixed_tick: Price,
     stats: DetectStats,
     sym_bytes: u64,
@@ -162,6 +164,7 @@ impl DetectorSet {
             stuff_base_from_otr: cfg.quote_stuffing.enabled
                 && cfg.order_to_trade.enabled
                 && cfg.quote_stuffing.baseline_window_ms == cfg.order_to_trade.window_ms,
+            sliding: false,
             fixed_tick: cfg.general.tick_size,
             stats: DetectStats::default(),
             sym_bytes: 0,
@@ -298,8 +301,26 @@ impl DetectorSet {
         }
     }
 
-    /// The sliding-window features of `book` as of its last event, if it has been seen.
+    /// Keeps the per-symbol sliding feature windows (`[features] window_ms`) from now on, so that
+    /// [`features`](Self::features) can be read. Call it before the first event when something will read the
+    /// sliding features (the runtime does when CEP rules use them). Without a reader they are not kept: no
+    /// detector needs them, and keeping them costs every event a window update. Tumbling feature records
+    /// (`tumbling_ms`) do not depend on this.
+    pub fn keep_sliding_features(&mut self) {
+        self.sliding = true;
+    }
+
+    /// Whether the sliding feature windows are kept ([`keep_sliding_features`](Self::keep_sliding_features)).
+    pub fn keeps_sliding_features(&self) -> bool {
+        self.sliding
+    }
+
+    /// The sliding-window features of `book` as of its last event, if it has been seen and the set keeps sliding
+    /// features ([`keep_sliding_features`](Self::keep_sliding_features); `None` otherwise).
     pub fn features(&mut self, book: u16) -> Option<FeatureSnapshot> {
+        if !self.sliding {
+            return None;
+        }
         let st = self.syms.get_mut(book as usize)?.as_mut()?;
         let median = median_of(&mut st.median, self.cfg.general.median_min_orders);
         Some(st.features.snapshot(
@@ -423,9 +444,11 @@ impl DetectorSet {
             ev.kind,
             EventKind::Execute | EventKind::HiddenTrade | EventKind::Trade
         ) || (ev.kind == EventKind::ExecuteWithPrice && ev.has(flags::PRINTABLE));
-        st.features
-            .sliding
-            .add(ts, counts, printed.then_some(ev.price));
+        if self.sliding {
+            st.features
+                .sliding
+                .add(ts, counts, printed.then_some(ev.price));
+        }
         if let Some(tw) = st.features.tumbling.as_mut() {
             if let Some((start, end, acc)) = tw.roll(ts) {
                 let TumblingAcc {

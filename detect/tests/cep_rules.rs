@@ -135,6 +135,9 @@ fn generic_sequence_a_b_c_within_5s_per_key() {
 fn both(events: &[BookEvent], detector: &str, file: &str) -> (Vec<Alert>, Vec<Alert>) {
     let mut set = DetectorSet::new(&DetectConfig::default());
     let mut cep = stage(file);
+    if cep.needs_features() {
+        set.keep_sliding_features();
+    }
     let (mut builtin, mut rules) = (Vec::new(), Vec::new());
     for e in events {
         set.on_event(e, &mut |a: &Alert| builtin.push(*a));

@@ -1025,3 +1025,33 @@ fn alert_json_matches_schema_shape() {
     assert_eq!(v["stock_locate"], L);
     assert!(v["evidence"]["orders"].as_array().unwrap().len() == 3);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sliding features: kept only when asked for
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Without `keep_sliding_features` the set keeps no sliding window and `features` is `None`; with it, the window
+/// counts the symbol's events of the last `[features] window_ms` (1 s by default, 50 ms buckets).
+#[test]
+fn sliding_features_only_when_kept() {
+    let run = |keep: bool| {
+        let mut s = Sim::new();
+        if keep {
+            s.set.keep_sliding_features();
+        }
+        s.directory(L, "FEAT");
+        let t = T10;
+        let a = s.add(t, L, Side::Buy, 10 * D, 100);
+        s.add(t + 100 * MS, L, Side::Sell, 10 * D + C, 200);
+        s.add(t + 2 * S, L, Side::Buy, 10 * D - C, 300);
+        s.cancel(t + 2 * S + 10 * MS, L, a, 50);
+        s.set.features(L)
+    };
+    assert!(run(false).is_none());
+    let f = run(true).expect("kept");
+    // The first two adds (at t, t + 100 ms) left the 1 s window before t + 2 s.
+    assert_eq!(
+        (f.counts.messages, f.counts.adds, f.counts.cancels),
+        (2, 1, 1)
+    );
+}

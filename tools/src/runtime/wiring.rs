@@ -385,8 +385,12 @@ pub struct Detect {
 }
 
 impl Detect {
-    /// A detect stage from a detector set and an optional CEP stage.
-    pub fn new(set: DetectorSet, cep: Option<CepStage>) -> Self {
+    /// A detect stage from a detector set and an optional CEP stage (the set keeps its sliding feature windows
+    /// when the CEP rules read features).
+    pub fn new(mut set: DetectorSet, cep: Option<CepStage>) -> Self {
+        if cep.as_ref().is_some_and(|c| c.needs_features()) {
+            set.keep_sliding_features();
+        }
         Detect {
             set,
             cep,
