@@ -24,8 +24,8 @@ const BOOKS: usize = 1 << 16;
 /// Layout: events of one symbol are usually far apart (on a full feed, thousands of other symbols' events in
 /// between), so this state is cold in cache at every event and its cost is the number of distinct cache lines an
 /// event touches. The first line holds what every event reads or writes (touch, last trade, last time, the
-/// spoofing candidates count that decides whether spoofing looks at its table); the windows and the median
-/// follow; detector states that only some events need (spoofing's table, momentum, marking the close,
+/// spoofing candidates count that decides whether spoofing looks at its table, the quiet flags of quote stuffing
+/// and order-to-trade); the windows and the median follow; detector states that only some events need (spoofing's table, momentum, marking the close,
 /// coordinated buying) are reached only when the event concerns them (decided from the event, the first line and
 /// the detectors' global state).
 #[derive(Debug)]
@@ -40,10 +40,14 @@ struct SymbolState {
     /// Live spoofing candidates in `spoof`.
     spoof_active: u32,
     symbol: Symbol,
+    /// Quote stuffing's and order-to-trade's quiet flags (after an alert, until the window falls back).
+    stuff_latched: bool,
+    otr_latched: bool,
     features: SymbolFeatures,
     median: StreamingMedian,
-    stuff: Option<StuffSym>,
-    otr: Option<OtrSym>,
+    /// Quote stuffing and order-to-trade windows (present, unused, when the detector is disabled).
+    stuff: StuffSym,
+    otr: OtrSym,
     layer: Option<LayerSym>,
     spoof: SpoofSym,
     momentum: Option<MomentumSym>,
@@ -253,6 +257,8 @@ impl DetectorSet {
             last_price: 0,
             last_ts: 0,
             spoof_active: 0,
+            stuff_latched: false,
+            otr_latched: false,
             median: StreamingMedian::new(
                 c.general.median_window_orders,
                 c.general.median_refresh_orders,
@@ -267,10 +273,7 @@ impl DetectorSet {
                 SpoofSym::empty()
             },
             layer: c.layering.enabled.then(|| LayerSym::new(&c.layering)),
-            stuff: c
-                .quote_stuffing
-                .enabled
-                .then(|| StuffSym::new(&c.quote_stuffing)),
+            stuff: StuffSym::new(&c.quote_stuffing),
             momentum: c
                 .momentum_ignition
                 .enabled
@@ -283,10 +286,7 @@ impl DetectorSet {
                 .coordinated_buying
                 .enabled
                 .then(|| CoordSym::new(&c.coordinated_buying)),
-            otr: c
-                .order_to_trade
-                .enabled
-                .then(|| OtrSym::new(&c.order_to_trade)),
+            otr: OtrSym::new(&c.order_to_trade),
         })
     }
 
@@ -505,16 +505,19 @@ impl DetectorSet {
                 d.on_event(&c, s, &mut emit);
             }
             if self.otr.is_some() {
-                if let Some(s) = st.otr.as_mut() {
-                    s.record(ts, is_orders, is_trade);
-                }
+                st.otr.record(ts, is_orders, is_trade);
             }
-            if let (Some(d), Some(s)) = (self.stuffing.as_mut(), st.stuff.as_mut()) {
-                let shared = match &st.otr {
-                    Some(o) if self.stuff_base_from_otr => Some(o.window()),
-                    _ => None,
-                };
-                d.on_event(&c, s, is_orders, is_trade, shared, &mut emit);
+            if let Some(d) = self.stuffing.as_mut() {
+                let shared = self.stuff_base_from_otr.then(|| st.otr.window());
+                d.on_event(
+                    &c,
+                    &mut st.stuff,
+                    &mut st.stuff_latched,
+                    is_orders,
+                    is_trade,
+                    shared,
+                    &mut emit,
+                );
             }
             if exec.is_some() {
                 if let (Some(d), Some(s)) = (self.momentum.as_mut(), st.momentum.as_mut()) {
@@ -551,8 +554,15 @@ impl DetectorSet {
                     }
                 }
             }
-            if let (Some(d), Some(s)) = (self.otr.as_mut(), st.otr.as_mut()) {
-                d.on_event(&c, s, is_orders, is_trade, &mut emit);
+            if let Some(d) = self.otr.as_mut() {
+                d.on_event(
+                    &c,
+                    &mut st.otr,
+                    &mut st.otr_latched,
+                    is_orders,
+                    is_trade,
+                    &mut emit,
+                );
             }
         }
 

@@ -34,14 +34,12 @@ const PROBE: usize = 8;
 #[derive(Debug, Clone)]
 pub(crate) struct OtrSym {
     win: SlidingWindow<OrdersTrades, 60>,
-    latched: bool,
 }
 
 impl OtrSym {
     pub(crate) fn new(cfg: &OrderToTradeConfig) -> Self {
         OtrSym {
             win: SlidingWindow::new(cfg.window_ms * NS_PER_MS),
-            latched: false,
         }
     }
 
@@ -157,12 +155,14 @@ impl OrderToTrade {
         a
     }
 
-    /// `orders`/`trades`: whether the event is an order message / an execution of the symbol.
+    /// `orders`/`trades`: whether the event is an order message / an execution of the symbol; `latched`: the
+    /// symbol's quiet flag (kept in the symbol's first cache line by the caller).
     #[inline]
     pub(crate) fn on_event(
         &mut self,
         c: &Ctx<'_>,
         s: &mut OtrSym,
+        latched: &mut bool,
         orders: bool,
         trades: bool,
         out: &mut impl FnMut(&Alert),
@@ -176,7 +176,7 @@ impl OrderToTrade {
         };
         // The window was updated by `OtrSym::record`.
         let w = s.win.total();
-        if let Some(ratio) = self.check(w, self.cfg.min_order_messages, &mut s.latched) {
+        if let Some(ratio) = self.check(w, self.cfg.min_order_messages, latched) {
             let a = self.alert(
                 c,
                 w,

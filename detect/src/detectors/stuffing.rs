@@ -61,7 +61,6 @@ impl SubAssign for OrdersTrades {
 pub(crate) struct StuffSym {
     win: SlidingWindow<OrdersTrades, 50>,
     base: SlidingWindow<u32, 60>,
-    latched: bool,
     first_in_burst: u64,
 }
 
@@ -70,7 +69,6 @@ impl StuffSym {
         StuffSym {
             win: SlidingWindow::new(cfg.window_ms * NS_PER_MS),
             base: SlidingWindow::new(cfg.baseline_window_ms * NS_PER_MS),
-            latched: false,
             first_in_burst: 0,
         }
     }
@@ -88,6 +86,7 @@ impl QuoteStuffing {
     }
 
     /// `orders`/`trades`: whether this event is an order message / an execution.
+    /// `latched`: the symbol's quiet flag (kept in the symbol's first cache line by the caller).
     /// `shared_base`: the symbol's order-to-trade window when it has the baseline's geometry (same length, 60
     /// buckets) and is updated with this event before this call; its order counts are then the baseline, and the
     /// symbol's own baseline window is not kept.
@@ -96,6 +95,7 @@ impl QuoteStuffing {
         &mut self,
         c: &Ctx<'_>,
         s: &mut StuffSym,
+        latched: &mut bool,
         orders: bool,
         trades: bool,
         shared_base: Option<&SlidingWindow<OrdersTrades, 60>>,
@@ -118,9 +118,9 @@ impl QuoteStuffing {
             }
         }
         let w = s.win.total();
-        if s.latched {
+        if *latched {
             if w.orders * 2 < self.cfg.min_messages {
-                s.latched = false;
+                *latched = false;
             }
             return;
         }
@@ -144,7 +144,7 @@ impl QuoteStuffing {
         {
             return;
         }
-        s.latched = true;
+        *latched = true;
         s.first_in_burst = s.win.start_ns();
         let m_count = (w.orders as f64 / self.cfg.min_messages as f64).min(10.0);
         let m_base = if baseline > 0.0 && self.cfg.baseline_multiple > 0.0 {
