@@ -12,7 +12,7 @@ use crate::detectors::layering::{LayerSym, Layering};
 use crate::detectors::momentum::{MomentumIgnition, MomentumSym};
 use crate::detectors::otr::{OrderToTrade, OtrSym};
 use crate::detectors::spoofing::{SpoofSym, Spoofing};
-use crate::detectors::stuffing::{QuoteStuffing, StuffSym};
+use crate::detectors::stuffing::{OrdersTrades, QuoteStuffing, StuffSym};
 use crate::features::{FeatureCounts, FeatureSnapshot, SymbolFeatures, TumblingAcc};
 use crate::window::StreamingMedian;
 
@@ -513,8 +513,10 @@ impl DetectorSet {
                     &c,
                     &mut st.stuff,
                     &mut st.stuff_latched,
-                    is_orders,
-                    is_trade,
+                    OrdersTrades {
+                        orders: is_orders as u32,
+                        trades: is_trade as u32,
+                    },
                     shared,
                     &mut emit,
                 );

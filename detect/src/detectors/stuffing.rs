@@ -85,7 +85,7 @@ impl QuoteStuffing {
         QuoteStuffing { cfg: cfg.clone() }
     }
 
-    /// `orders`/`trades`: whether this event is an order message / an execution.
+    /// `v`: this event's order messages / executions (each 0 or 1).
     /// `latched`: the symbol's quiet flag (kept in the symbol's first cache line by the caller).
     /// `shared_base`: the symbol's order-to-trade window when it has the baseline's geometry (same length, 60
     /// buckets) and is updated with this event before this call; its order counts are then the baseline, and the
@@ -96,19 +96,15 @@ impl QuoteStuffing {
         c: &Ctx<'_>,
         s: &mut StuffSym,
         latched: &mut bool,
-        orders: bool,
-        trades: bool,
+        v: OrdersTrades,
         shared_base: Option<&SlidingWindow<OrdersTrades, 60>>,
         out: &mut impl FnMut(&Alert),
     ) {
-        if !orders && !trades {
+        let orders = v.orders > 0;
+        if !orders && v.trades == 0 {
             return;
         }
         let ts = c.ts();
-        let v = OrdersTrades {
-            orders: orders as u32,
-            trades: trades as u32,
-        };
         s.win.add(ts, v);
         if shared_base.is_none() {
             if orders {
