@@ -225,8 +225,7 @@ impl DetectorSet {
             b += c.spoofing.max_tracked_per_symbol as u64 * 560;
         }
         if c.layering.enabled {
-            let n = c.layering.max_tracked_per_symbol as u64;
-            b += n * 48 + (n * 2).next_power_of_two() * 10 + 4 * 1100;
+            b += LayerSym::heap_bytes(&c.layering);
         }
         if c.quote_stuffing.enabled {
             b += 50 * 8 + 60 * 4;

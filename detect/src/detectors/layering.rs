@@ -43,18 +43,47 @@ const MAX_MEMBERS: usize = 16;
 /// Armed layers per symbol.
 const ARMS: usize = 4;
 
+/// A tracked large order: the part read when scanning the ring ([`Meta`]) and the rest ([`Info`]); its resting
+/// shares are in the index entry, [`Live`].
 #[derive(Debug, Clone, Copy, Default)]
-struct Tracked {
+struct Meta {
+    ts: u64,
     live: bool,
     side: Side,
     mpid: [u8; 4],
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Info {
     order_ref: u64,
     price: Price,
-    size: u32,
-    remaining: u32,
-    median: u32,
-    ts: u64,
     seq: u64,
+    size: u32,
+    median: u32,
+}
+
+/// Slots per ring block.
+const BLOCK: usize = 4;
+
+/// [`BLOCK`] consecutive ring slots: their `Meta`s share one cache line (a scan reads 4 slots per line) and each
+/// `Info` sits within one line.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Block {
+    meta: [Meta; BLOCK],
+    info: [Info; BLOCK],
+}
+
+const _: () = assert!(std::mem::size_of::<Meta>() * BLOCK == 64);
+const _: () = assert!(std::mem::size_of::<Info>() == 32);
+
+/// Index entry of a live tracked order: what a withdrawal or execution needs without reading the ring.
+#[derive(Debug, Clone, Copy, Default)]
+struct Live {
+    slot: u16,
+    side: Side,
+    /// Resting shares.
+    remaining: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -131,41 +160,81 @@ impl Arm {
 
 /// Per-symbol layering state: a ring of recent large orders (in placement order), an index of the live ones by
 /// reference, and the armed layers.
+///
+/// Layout: events of one symbol are sparse, so this state is cold on every event and its cost is the number of
+/// cache lines it touches. The index header with its filter is line 0; everything else read on the common paths
+/// (arm count, ring cursor, live counts, hazard, the ring and cold pointers) is line 1; the armed layers, read only
+/// while one is armed or when an execution may arm one, are out of line in [`LayerCold`].
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 pub(crate) struct LayerSym {
-    ring: Box<[Tracked]>,
-    next: usize,
-    index: RefIndex,
-    live_side: [u32; 3],
-    arms: [Arm; ARMS],
-    armed: u32,
-    /// (side, group, until): after an alert, that side and group arm no new layer before `until`.
-    quiet: [(Side, [u8; 4], u64); ARMS],
+    index: RefIndex<Live>,
+    armed: u8,
+    /// Whether the symbol has traded (the hazard's exposure counts from its first execution).
+    traded: bool,
+    /// Ring slot of the next placement.
+    next: u16,
+    /// Ring length in slots (≤ [`MAX_TRACKED`]).
+    ring_len: u16,
+    live_side: [u16; 3],
     /// Withdrawal hazard of the tracked (qualifying) orders, exponentially weighted: time of the last update,
     /// exposure (order-seconds) and withdrawals (orders that left the book by delete, full cancel or replace).
     hz_ts: u64,
     hz_exposure_s: f64,
     hz_withdrawn: f64,
-    /// Whether the symbol has traded (the hazard's exposure counts from its first execution).
-    traded: bool,
+    /// The ring: slot `i` is `ring[i / BLOCK]`, entry `i % BLOCK`.
+    ring: Box<[Block]>,
+    cold: Box<LayerCold>,
+}
+
+const _: () = assert!(std::mem::size_of::<LayerSym>() == 128);
+const _: () = assert!(MAX_TRACKED <= u16::MAX as usize + 1);
+
+/// The armed layers of a symbol and its quiet periods (out of line: see [`LayerSym`]).
+#[derive(Debug, Clone)]
+struct LayerCold {
+    arms: [Arm; ARMS],
+    /// (side, group, until): after an alert, that side and group arm no new layer before `until`.
+    quiet: [(Side, [u8; 4], u64); ARMS],
 }
 
 impl LayerSym {
     pub(crate) fn new(cfg: &LayeringConfig) -> Self {
         let n = cfg.max_tracked_per_symbol.clamp(1, MAX_TRACKED);
         LayerSym {
-            ring: vec![Tracked::default(); n].into_boxed_slice(),
-            next: 0,
             index: RefIndex::new(n),
-            live_side: [0; 3],
-            arms: [Arm::IDLE; ARMS],
             armed: 0,
-            quiet: [(Side::None, [0; 4], 0); ARMS],
+            traded: false,
+            next: 0,
+            ring_len: n as u16,
+            live_side: [0; 3],
             hz_ts: 0,
             hz_exposure_s: 0.0,
             hz_withdrawn: 0.0,
-            traded: false,
+            ring: vec![Block::default(); n.div_ceil(BLOCK)].into_boxed_slice(),
+            cold: Box::new(LayerCold {
+                arms: [Arm::IDLE; ARMS],
+                quiet: [(Side::None, [0; 4], 0); ARMS],
+            }),
         }
+    }
+
+    /// Heap bytes of one symbol's state beside [`LayerSym`] itself (ring, index table, armed layers).
+    pub(crate) fn heap_bytes(cfg: &LayeringConfig) -> u64 {
+        let n = cfg.max_tracked_per_symbol.clamp(1, MAX_TRACKED);
+        (n.div_ceil(BLOCK) * std::mem::size_of::<Block>()
+            + RefIndex::<Live>::capacity_for(n) * RefIndex::<Live>::ENTRY_BYTES
+            + std::mem::size_of::<LayerCold>()) as u64
+    }
+
+    #[inline]
+    fn meta(&self, slot: usize) -> &Meta {
+        &self.ring[slot / BLOCK].meta[slot % BLOCK]
+    }
+
+    #[inline]
+    fn info(&self, slot: usize) -> &Info {
+        &self.ring[slot / BLOCK].info[slot % BLOCK]
     }
 
     /// Brings the hazard's exposure integral up to `ts` (called before the number of live tracked orders changes).
@@ -194,19 +263,40 @@ impl LayerSym {
         }
     }
 
-    /// Stops tracking `slot` (at time `ts`; `withdrawn` = it left the book by its owner's withdrawal).
+    /// Stops tracking `slot` if it is live (at time `ts`; `withdrawn` = it left the book by its owner's withdrawal).
     #[inline]
     fn retire(&mut self, slot: usize, ts: u64, tau_s: f64, withdrawn: bool) {
-        if self.ring[slot].live {
-            self.hz_advance(ts, tau_s);
-            let t = &mut self.ring[slot];
-            t.live = false;
-            self.live_side[t.side as usize] -= 1;
-            self.index.remove(t.order_ref);
-            if withdrawn && self.traded {
-                self.hz_withdrawn += 1.0;
-            }
+        let t = self.meta(slot);
+        if t.live {
+            let (side, order_ref) = (t.side, self.info(slot).order_ref);
+            self.retire_live(slot, side, order_ref, ts, tau_s, withdrawn);
         }
+    }
+
+    /// Stops tracking the live order `order_ref` (on `side`, in `slot`).
+    #[inline]
+    fn retire_live(
+        &mut self,
+        slot: usize,
+        side: Side,
+        order_ref: u64,
+        ts: u64,
+        tau_s: f64,
+        withdrawn: bool,
+    ) {
+        self.hz_advance(ts, tau_s);
+        self.ring[slot / BLOCK].meta[slot % BLOCK].live = false;
+        self.live_side[side as usize] -= 1;
+        self.index.remove(order_ref);
+        if withdrawn && self.traded {
+            self.hz_withdrawn += 1.0;
+        }
+    }
+
+    /// Resting shares of the live tracked order `order_ref`.
+    #[inline]
+    fn remaining(&self, order_ref: u64) -> u32 {
+        self.index.get(order_ref).map_or(0, |e| e.remaining)
     }
 }
 
@@ -281,16 +371,22 @@ impl Layering {
             if s.armed > 0 {
                 self.on_withdrawal_armed(c, s, w.order_ref, w.qty, w.replace, out);
             }
-            if let Some(slot) = s.index.get(w.order_ref) {
-                let slot = slot as usize;
-                let t = &mut s.ring[slot];
-                t.remaining = if w.replace {
+            if let Some(e) = s.index.get_mut(w.order_ref) {
+                e.remaining = if w.replace {
                     0
                 } else {
-                    t.remaining.saturating_sub(w.qty)
+                    e.remaining.saturating_sub(w.qty)
                 };
-                if w.gone || t.remaining == 0 {
-                    s.retire(slot, ts, self.hz_tau_s, true);
+                let e = *e;
+                if w.gone || e.remaining == 0 {
+                    s.retire_live(
+                        e.slot as usize,
+                        e.side,
+                        w.order_ref,
+                        ts,
+                        self.hz_tau_s,
+                        true,
+                    );
                 }
             }
         }
@@ -300,11 +396,18 @@ impl Layering {
                 s.hz_advance(ts, self.hz_tau_s);
                 s.traded = true;
             }
-            if let Some(slot) = s.index.get(x.order_ref) {
-                s.retire(slot as usize, ts, self.hz_tau_s, false);
+            if let Some(e) = s.index.get(x.order_ref) {
+                s.retire_live(
+                    e.slot as usize,
+                    e.side,
+                    x.order_ref,
+                    ts,
+                    self.hz_tau_s,
+                    false,
+                );
             }
             if s.armed > 0 && x.order_ref != 0 {
-                for arm in s.arms.iter_mut().filter(|a| a.active) {
+                for arm in s.cold.arms.iter_mut().filter(|a| a.active) {
                     if let Some(m) = arm.members[..arm.n]
                         .iter_mut()
                         .find(|m| m.order_ref == x.order_ref)
@@ -327,38 +430,55 @@ impl Layering {
                 && n.order_ref != 0
                 && n.qty as f64 >= self.cfg.size_multiple * median as f64
             {
-                let slot = s.next;
-                if s.ring[slot].live {
-                    if ts.saturating_sub(s.ring[slot].ts) <= self.place_ns + self.exec_ns {
+                let slot = s.next as usize;
+                let old = *s.meta(slot);
+                if old.live {
+                    if ts.saturating_sub(old.ts) <= self.place_ns + self.exec_ns {
                         self.evicted += 1;
                     }
                     s.retire(slot, ts, self.hz_tau_s, false);
                 }
                 // A reused reference (bad input) must not leave a stale index entry behind.
                 if let Some(old) = s.index.get(n.order_ref) {
-                    s.retire(old as usize, ts, self.hz_tau_s, false);
+                    s.retire_live(
+                        old.slot as usize,
+                        old.side,
+                        n.order_ref,
+                        ts,
+                        self.hz_tau_s,
+                        false,
+                    );
                 }
                 s.hz_advance(ts, self.hz_tau_s);
-                s.ring[slot] = Tracked {
+                let b = &mut s.ring[slot / BLOCK];
+                b.meta[slot % BLOCK] = Meta {
+                    ts,
                     live: true,
                     side: n.side,
                     mpid: self.group(c.ev.mpid),
+                };
+                b.info[slot % BLOCK] = Info {
                     order_ref: n.order_ref,
                     price: n.price,
-                    size: n.qty,
-                    remaining: n.qty,
-                    median,
-                    ts,
                     seq: c.ev.seq,
+                    size: n.qty,
+                    median,
                 };
-                s.index.insert(n.order_ref, slot as u16);
+                s.index.insert(
+                    n.order_ref,
+                    Live {
+                        slot: slot as u16,
+                        side: n.side,
+                        remaining: n.qty,
+                    },
+                );
                 s.live_side[n.side as usize] += 1;
-                s.next = (slot + 1) % s.ring.len();
+                s.next = ((slot + 1) % s.ring_len as usize) as u16;
             }
         }
         // 4. Expire arms whose cancel window has passed.
         if s.armed > 0 {
-            for arm in s.arms.iter_mut().filter(|a| a.active) {
+            for arm in s.cold.arms.iter_mut().filter(|a| a.active) {
                 if ts > arm.deadline {
                     arm.active = false;
                     s.armed -= 1;
@@ -377,7 +497,7 @@ impl Layering {
         out: &mut impl FnMut(&Alert),
     ) {
         let ts = c.ts();
-        for arm in s.arms.iter_mut().filter(|a| a.active) {
+        for arm in s.cold.arms.iter_mut().filter(|a| a.active) {
             if ts > arm.deadline {
                 arm.active = false;
                 s.armed -= 1;
@@ -420,7 +540,7 @@ impl Layering {
                 }
                 Self::emit(&self.cfg, c, arm, chance, out);
                 let until = ts + self.cancel_ns;
-                if let Some(q) = s.quiet.iter_mut().min_by_key(|q| q.2) {
+                if let Some(q) = s.cold.quiet.iter_mut().min_by_key(|q| q.2) {
                     *q = (arm.side, arm.mpid, until);
                 }
             }
@@ -505,13 +625,13 @@ impl Layering {
         gi: &mut [u16],
     ) {
         let min_orders = self.cfg.min_orders.max(1);
-        let len = s.ring.len();
+        let len = s.ring_len as usize;
         let oldest_ok = ts.saturating_sub(self.place_ns + self.exec_ns);
         // Candidates newest first: walk the ring backwards from the newest entry until placements are too old.
         let mut k = 0;
         for off in 1..=len {
-            let i = (s.next + len - off) % len;
-            let t = &s.ring[i];
+            let i = (s.next as usize + len - off) % len;
+            let t = s.meta(i);
             if t.ts < oldest_ok || (t.ts == 0 && !t.live) {
                 break;
             }
@@ -528,7 +648,7 @@ impl Layering {
         let mut groups = [[0u8; 4]; 8];
         let mut ng = 0;
         for &i in &idx[..k] {
-            let g = s.ring[i as usize].mpid;
+            let g = s.meta(i as usize).mpid;
             if !groups[..ng].contains(&g) && ng < groups.len() {
                 groups[ng] = g;
                 ng += 1;
@@ -538,17 +658,21 @@ impl Layering {
             // A layer already armed for this group keeps its execution once its cancels have started; before that,
             // a later opposite execution re-arms it ("that execution" is then the latest one).
             let existing = s
+                .cold
                 .arms
                 .iter()
                 .position(|a| a.active && a.side == side && a.mpid == g && ts <= a.deadline);
-            if existing.is_some_and(|i| s.arms[i].cancelled > 0)
-                || s.quiet.iter().any(|q| q.0 == side && q.1 == g && ts < q.2)
+            if existing.is_some_and(|i| s.cold.arms[i].cancelled > 0)
+                || s.cold
+                    .quiet
+                    .iter()
+                    .any(|q| q.0 == side && q.1 == g && ts < q.2)
             {
                 continue;
             }
             let mut gn = 0;
             for &i in &idx[..k] {
-                if s.ring[i as usize].mpid == g {
+                if s.meta(i as usize).mpid == g {
                     gi[gn] = i;
                     gn += 1;
                 }
@@ -561,20 +685,20 @@ impl Layering {
             let mut best: Option<(usize, usize, usize, usize)> = None; // (levels, orders, start, end)
             let mut end = 0;
             for start in 0..gn {
-                let t0 = s.ring[gi[start] as usize].ts;
+                let t0 = s.meta(gi[start] as usize).ts;
                 end = end.max(start);
-                while end < gn && s.ring[gi[end] as usize].ts <= t0 + self.place_ns {
+                while end < gn && s.meta(gi[end] as usize).ts <= t0 + self.place_ns {
                     end += 1;
                 }
-                let last_ts = s.ring[gi[end - 1] as usize].ts;
+                let last_ts = s.meta(gi[end - 1] as usize).ts;
                 if ts.saturating_sub(last_ts) > self.exec_ns || end - start < min_orders {
                     continue;
                 }
                 let w = &gi[start..end];
                 let levels = (0..w.len())
                     .filter(|&j| {
-                        let p = s.ring[w[j] as usize].price;
-                        !w[..j].iter().any(|&i| s.ring[i as usize].price == p)
+                        let p = s.info(w[j] as usize).price;
+                        !w[..j].iter().any(|&i| s.info(i as usize).price == p)
                     })
                     .count();
                 let orders = w.len();
@@ -588,11 +712,16 @@ impl Layering {
             if levels < self.cfg.min_levels {
                 continue;
             }
-            let free = || s.arms.iter().position(|a| !a.active || ts > a.deadline);
+            let free = || {
+                s.cold
+                    .arms
+                    .iter()
+                    .position(|a| !a.active || ts > a.deadline)
+            };
             let Some(slot) = existing.or_else(free) else {
                 continue;
             };
-            if s.arms[slot].active {
+            if s.cold.arms[slot].active {
                 s.armed -= 1;
             }
             let mut arm = Arm::IDLE;
@@ -605,19 +734,20 @@ impl Layering {
             arm.hazard = s.hazard_per_s();
             arm.levels = levels;
             arm.total_orders = orders;
-            arm.first_ts = s.ring[gi[start] as usize].ts;
+            arm.first_ts = s.meta(gi[start] as usize).ts;
             for &i in &gi[start..end] {
-                let t = &s.ring[i as usize];
-                arm.layered += t.remaining as u64;
+                let t = s.info(i as usize);
+                let remaining = s.remaining(t.order_ref);
+                arm.layered += remaining as u64;
                 arm.size_sum += t.size as u64;
                 arm.median = arm.median.max(t.median);
                 if arm.n < MAX_MEMBERS {
                     arm.members[arm.n] = Member {
                         order_ref: t.order_ref,
                         price: t.price,
-                        resting: t.remaining,
+                        resting: remaining,
                         cancelled: 0,
-                        ts: t.ts,
+                        ts: s.meta(i as usize).ts,
                         seq: t.seq,
                     };
                     arm.n += 1;
@@ -627,7 +757,7 @@ impl Layering {
                 // Members beyond MAX_MEMBERS cannot be followed: measure the fraction on the followed ones only.
                 arm.layered = arm.members[..arm.n].iter().map(|m| m.resting as u64).sum();
             }
-            s.arms[slot] = arm;
+            s.cold.arms[slot] = arm;
             s.armed += 1;
         }
     }
