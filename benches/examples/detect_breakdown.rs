@@ -1,0 +1,133 @@
+//! Per-detector cost breakdown of the detect stage on the detect bench's input (one `tickwatch gen` day: seed 3,
+//! 2 M background messages, 100 symbols): thread CPU time per event of the single-threaded pipeline (pcap walk,
+//! MoldUDP64, ITCH decode, `Books::apply`, then `DetectorSet::on_event`) with
+//!
+//! * `book_only`: no detect stage;
+//! * `all`: every detector (defaults; what `detect_cpu/pipeline_book_detect` times);
+//! * `none`: the detect stage with every detector disabled (what remains: classification, the per-symbol touch and
+//!   median, the aggressive-order tracking);
+//! * `<detector>`: that detector alone.
+//!
+//! Each figure is the minimum over 7 runs (fresh books and detector set each), which on a shared VM is steadier
+//! than a mean. Complements the criterion bench (`cargo bench -p benches --bench detect`).
+//!
+//! Run: `cargo run --release -p benches --example detect_breakdown [NAME] [--once]`. `NAME` runs one figure only;
+//! `--once` runs it once without timing (for `valgrind --tool=cachegrind`; `book` = book only). The generated day is
+//! cached in the system temp directory (`tickwatch-detect-bench-seed3.pcap`, ~190 MB).
+
+use benches::thread_cpu_ns;
+use book::replay::replay;
+use book::{Books, StoreConfig};
+use detect::{Alert, DetectConfig, DetectorSet};
+use feed::capture::{Capture, UdpFilter};
+use tools::gen::{generate_to_file, Format, GenConfig};
+
+const DETECTORS: [&str; 7] = [
+    "spoofing",
+    "layering",
+    "quote_stuffing",
+    "momentum_ignition",
+    "marking_the_close",
+    "coordinated_buying",
+    "order_to_trade",
+];
+
+/// Every detector disabled except `keep` (none when `keep` is `None`).
+fn only(keep: Option<&str>) -> DetectConfig {
+    let mut t = String::new();
+    for n in DETECTORS.iter().filter(|n| Some(**n) != keep) {
+        t.push_str(&format!("[{n}]\nenabled = false\n"));
+    }
+    DetectConfig::from_toml_str(&t).expect("config")
+}
+
+fn fresh_set(cfg: &DetectConfig) -> DetectorSet {
+    let mut set = DetectorSet::new(cfg);
+    for loc in 1..=100u16 {
+        set.reserve_symbol(loc, book::Symbol::EMPTY);
+    }
+    set
+}
+
+/// One pipeline pass; returns a checksum (alerts, or folded events for the book only).
+fn pass(cap: &Capture, cfg: Option<&DetectConfig>) -> u64 {
+    let mut books = Books::new(StoreConfig::default());
+    let mut acc = 0u64;
+    match cfg {
+        None => {
+            replay(cap, UdpFilter::default(), &mut books, |ev| {
+                acc = acc.rotate_left(7) ^ u64::from(ev.level_qty)
+            });
+        }
+        Some(cfg) => {
+            let mut set = fresh_set(cfg);
+            replay(cap, UdpFilter::default(), &mut books, |ev| {
+                set.on_event(ev, &mut |_: &Alert| acc += 1)
+            });
+            set.finish(&mut |_: &Alert| acc += 1);
+        }
+    }
+    acc
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let once = args.iter().any(|a| a == "--once");
+    let name = args.iter().find(|a| !a.starts_with("--")).cloned();
+
+    let path = std::env::temp_dir().join("tickwatch-detect-bench-seed3.pcap");
+    if !path.exists() {
+        let cfg = GenConfig {
+            seed: 3,
+            symbols: 100,
+            messages: 2_000_000,
+            ..GenConfig::default()
+        };
+        generate_to_file(&cfg, &path, Format::Pcap).expect("gen");
+    }
+    let cap = Capture::open(&path).expect("capture");
+
+    let mut figures: Vec<(String, Option<DetectConfig>)> = vec![
+        ("book_only".into(), None),
+        ("all".into(), Some(DetectConfig::default())),
+        ("none".into(), Some(only(None))),
+    ];
+    for d in DETECTORS {
+        figures.push((d.into(), Some(only(Some(d)))));
+    }
+    if once {
+        let name = name.as_deref().unwrap_or("all");
+        let name = if name == "book" { "book_only" } else { name };
+        let (_, cfg) = figures
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("unknown figure");
+        println!("{name}: {}", pass(&cap, cfg.as_ref()));
+        return;
+    }
+    let mut events = 0u64;
+    replay(
+        &cap,
+        UdpFilter::default(),
+        &mut Books::new(StoreConfig::default()),
+        |_| events += 1,
+    );
+    for (n, cfg) in &figures {
+        if name.as_ref().is_some_and(|x| x != n) {
+            continue;
+        }
+        let mut best = u64::MAX;
+        let mut check = 0;
+        for _ in 0..7 {
+            let c0 = thread_cpu_ns().expect("thread CPU clock");
+            check = std::hint::black_box(pass(&cap, cfg.as_ref()));
+            let c1 = thread_cpu_ns().expect("thread CPU clock");
+            best = best.min(c1 - c0);
+        }
+        let per = best as f64 / events as f64;
+        match cfg {
+            Some(_) => println!("{n:20} {per:7.1} ns/event  (alerts {check})"),
+            None => println!("{n:20} {per:7.1} ns/event"),
+        }
+    }
+}
