@@ -76,6 +76,28 @@ impl FeatureCounts {
         self.adds + self.cancels + self.deletes + self.replaces
     }
 
+    /// Whether an event of `kind` counts as an order message (add, partial cancel, delete, replace): the same
+    /// classification as [`of_event`](Self::of_event), without building the counters.
+    #[inline]
+    pub(crate) fn is_order_message(kind: EventKind) -> bool {
+        matches!(
+            kind,
+            EventKind::Add | EventKind::Cancel | EventKind::Delete | EventKind::Replace
+        )
+    }
+
+    /// Whether an event of `kind` counts as an execution (see [`is_order_message`](Self::is_order_message)).
+    #[inline]
+    pub(crate) fn is_execution(kind: EventKind) -> bool {
+        matches!(
+            kind,
+            EventKind::Execute
+                | EventKind::ExecuteWithPrice
+                | EventKind::HiddenTrade
+                | EventKind::Trade
+        )
+    }
+
     /// The counters contributed by one event.
     #[inline]
     pub fn of_event(ev: &BookEvent) -> FeatureCounts {
@@ -507,6 +529,54 @@ impl SymbolFeatures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_classification_matches_the_counters() {
+        for k in 0..=17u8 {
+            let mut ev = BookEvent::EMPTY;
+            let Some(kind) = kind_of(k) else { continue };
+            ev.kind = kind;
+            ev.qty = 100;
+            ev.price = 10_000;
+            let c = FeatureCounts::of_event(&ev);
+            assert_eq!(
+                c.order_messages() > 0,
+                FeatureCounts::is_order_message(kind),
+                "{kind:?}"
+            );
+            assert_eq!(
+                c.executions > 0,
+                FeatureCounts::is_execution(kind),
+                "{kind:?}"
+            );
+        }
+    }
+
+    fn kind_of(k: u8) -> Option<EventKind> {
+        use EventKind::*;
+        [
+            None,
+            Add,
+            Execute,
+            ExecuteWithPrice,
+            Cancel,
+            Delete,
+            Replace,
+            HiddenTrade,
+            CrossTrade,
+            BrokenTrade,
+            LevelUpdate,
+            Quote,
+            Trade,
+            TradingStatus,
+            OperationalHalt,
+            SystemEvent,
+            Directory,
+            ClearBook,
+        ]
+        .get(k as usize)
+        .copied()
+    }
 
     /// A window read at every update (total kept from the start) and one read rarely (total summed at its first
     /// read) give the same figures, equal to a naive sum over the bucket-aligned window.

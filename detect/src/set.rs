@@ -436,9 +436,8 @@ impl DetectorSet {
             withdrawal,
             fixed_tick: self.fixed_tick,
         };
-        let counts = FeatureCounts::of_event(ev);
-        let is_orders = counts.order_messages() > 0;
-        let is_trade = counts.executions > 0;
+        let is_orders = FeatureCounts::is_order_message(ev.kind);
+        let is_trade = FeatureCounts::is_execution(ev.kind);
         let printed = matches!(
             ev.kind,
             EventKind::Execute | EventKind::HiddenTrade | EventKind::Trade
@@ -446,9 +445,10 @@ impl DetectorSet {
         if self.sliding {
             st.features
                 .sliding
-                .add(ts, counts, printed.then_some(ev.price));
+                .add(ts, FeatureCounts::of_event(ev), printed.then_some(ev.price));
         }
         if let Some(tw) = st.features.tumbling.as_mut() {
+            let counts = FeatureCounts::of_event(ev);
             if let Some((start, end, acc)) = tw.roll(ts) {
                 let TumblingAcc {
                     counts: tc,
