@@ -18,24 +18,18 @@
 use benches::thread_cpu_ns;
 use book::replay::replay;
 use book::{Books, StoreConfig};
-use detect::{Alert, DetectConfig, DetectorSet};
+use detect::{Alert, DetectConfig, DetectorKind, DetectorSet};
 use feed::capture::{Capture, UdpFilter};
 use tools::gen::{generate_to_file, Format, GenConfig};
-
-const DETECTORS: [&str; 7] = [
-    "spoofing",
-    "layering",
-    "quote_stuffing",
-    "momentum_ignition",
-    "marking_the_close",
-    "coordinated_buying",
-    "order_to_trade",
-];
 
 /// Every detector disabled except `keep` (none when `keep` is `None`).
 fn only(keep: Option<&str>) -> DetectConfig {
     let mut t = String::new();
-    for n in DETECTORS.iter().filter(|n| Some(**n) != keep) {
+    for n in DetectorKind::ALL
+        .map(|k| k.name())
+        .iter()
+        .filter(|n| Some(**n) != keep)
+    {
         t.push_str(&format!("[{n}]\nenabled = false\n"));
     }
     DetectConfig::from_toml_str(&t).expect("config")
@@ -92,7 +86,7 @@ fn main() {
         ("all".into(), Some(DetectConfig::default())),
         ("none".into(), Some(only(None))),
     ];
-    for d in DETECTORS {
+    for d in DetectorKind::ALL.map(|k| k.name()) {
         figures.push((d.into(), Some(only(Some(d)))));
     }
     if once {

@@ -587,47 +587,37 @@ mod tests {
             .sum()
     }
 
-    #[test]
-    fn sliding_matches_naive() {
-        let mut w: SlidingWindow<u64, 10> = SlidingWindow::new(1_000);
+    /// Feeds a pseudo-random stream (steps of up to `step` ns, and every `jump_every` updates a jump past the
+    /// whole window) to a window of `N` buckets of 100 ns and checks its total against the naive reference.
+    fn against_naive<const N: usize>(seed: u64, step: u64, jump_every: u64) {
+        let mut w: SlidingWindow<u64, N> = SlidingWindow::new(100 * N as u64);
         let mut evs = Vec::new();
-        let mut t = 0u64;
-        let mut x = 12345u64;
+        let mut t = seed % 1_000;
+        let mut x = seed;
         for i in 0..5_000u64 {
             x = x
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            t += (x >> 33) % 250; // sometimes jumps over the whole window
-            if i % 97 == 0 {
-                t += 5_000;
+            t += (x >> 33) % step;
+            if i % jump_every == 0 {
+                t += 100 * N as u64 + (x >> 40) % 700;
             }
             let v = (x >> 20) % 7;
             w.add(t, v);
             evs.push((t, v));
-            assert_eq!(w.total(), naive(&evs, t, 100, 10), "at {i}");
+            assert_eq!(w.total(), naive(&evs, t, 100, N as u64), "N={N} at {i}");
         }
     }
 
-    /// The eager-clearing path (> 64 buckets) against the naive reference, including jumps over the window.
+    #[test]
+    fn sliding_matches_naive() {
+        against_naive::<10>(12345, 250, 97);
+    }
+
+    /// The eager-clearing path (> 64 buckets).
     #[test]
     fn sliding_over_64_buckets_matches_naive() {
-        let mut w: SlidingWindow<u64, 70> = SlidingWindow::new(7_000);
-        let mut evs = Vec::new();
-        let mut t = 123u64;
-        let mut x = 987_654_321u64;
-        for i in 0..5_000u64 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            t += (x >> 33) % 300;
-            if i % 89 == 0 {
-                t += 7_000 + (x >> 40) % 700;
-            }
-            let v = (x >> 20) % 5;
-            w.add(t, v);
-            evs.push((t, v));
-            assert_eq!(w.total(), naive(&evs, t, 100, 70), "at {i}");
-        }
+        against_naive::<70>(987_654_321, 300, 89);
     }
 
     #[test]
