@@ -49,7 +49,8 @@ pub enum CepLoadError {
 /// The CEP engine over book events: adapts each `BookEvent`, keeps the per-symbol feature vector rules read, and
 /// turns matches into alert records.
 ///
-/// Typical use on the detect thread, after the built-in detectors have seen the event:
+/// Typical use on the detect thread, after the built-in detectors have seen the event (when
+/// `cep.needs_features()`, call `detectors.keep_sliding_features()` once before the first event):
 /// ```ignore
 /// let snap = if cep.needs_features() { detectors.features(ev.book) } else { None };
 /// cep.on_event(&ev, snap.as_ref(), &mut |a: &Alert| ring.push(*a));
