@@ -67,9 +67,12 @@ impl Divisor {
 /// The buckets are stored inline (no heap block, so the owner's other per-event fields and the buckets are one
 /// allocation and no pointer has to be loaded before the bucket's address is known), and the window keeps the end
 /// of its newest bucket and that bucket's slot, so an update that falls in the newest bucket costs no division.
+/// The newest bucket's value lives in the header (`newest`) and is written to its slot only when a later bucket
+/// becomes the newest while it is still inside the window: an update of a sparse symbol, whose previous bucket has
+/// left the window, touches no bucket at all.
 ///
 /// Layout: `repr(C)`, aligned on a cache line, with the fields read at every update first, so that an update reads
-/// one line for the header (plus the bucket it writes).
+/// one line for the header (one line in all: for 8-byte values the header is exactly 64 bytes).
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub struct SlidingWindow<T: Accum, const N: usize> {
@@ -87,6 +90,8 @@ pub struct SlidingWindow<T: Accum, const N: usize> {
     /// needs it subtracted; with more than 64 buckets every slot is cleared eagerly.
     occupied: u64,
     total: T,
+    /// Value of the newest bucket (its slot in `buckets` is stale until the head moves on).
+    newest: T,
     buckets: [T; N],
 }
 
@@ -101,6 +106,7 @@ impl<T: Accum, const N: usize> SlidingWindow<T, N> {
             slot: 0,
             occupied: 0,
             total: T::default(),
+            newest: T::default(),
             buckets: [T::default(); N],
         }
     }
@@ -111,6 +117,7 @@ impl<T: Accum, const N: usize> SlidingWindow<T, N> {
             *b = T::default();
         }
         self.total = T::default();
+        self.newest = T::default();
         self.head = u64::MAX;
         self.head_end = 0;
         self.slot = 0;
@@ -155,6 +162,10 @@ impl<T: Accum, const N: usize> SlidingWindow<T, N> {
             self.occupied = 0;
             self.slot = (idx % N as u64) as usize;
         } else {
+            // The old newest bucket stays inside the window: store its value in its slot.
+            if N > 64 || self.occupied & (1 << self.slot) != 0 {
+                self.buckets[self.slot] = self.newest;
+            }
             let steps = gap as usize;
             let first = if self.slot + 1 == N { 0 } else { self.slot + 1 };
             if N <= 64 {
@@ -185,6 +196,7 @@ impl<T: Accum, const N: usize> SlidingWindow<T, N> {
             let s = self.slot + steps;
             self.slot = if s >= N { s - N } else { s };
         }
+        self.newest = T::default();
         self.head = idx;
         self.head_end = end;
     }
@@ -194,22 +206,20 @@ impl<T: Accum, const N: usize> SlidingWindow<T, N> {
     pub fn add(&mut self, ts_ns: u64, v: T) {
         self.advance(ts_ns);
         let slot = self.slot;
-        if N <= 64 && self.occupied & (1 << slot) == 0 {
-            // An unoccupied slot reads as zero whatever it stores.
-            self.buckets[slot] = v;
-        } else {
-            self.buckets[slot] += v;
-        }
+        self.newest += v;
         self.total += v;
         if slot < 64 {
             self.occupied |= 1 << slot;
         }
     }
 
-    /// The value of `slot` (a slot without its occupied bit reads as zero when there are at most 64 buckets).
+    /// The value of `slot` (the newest bucket's is in the header; a slot without its occupied bit reads as zero
+    /// when there are at most 64 buckets).
     #[inline]
     fn slot_value(&self, slot: usize) -> T {
-        if N <= 64 && self.occupied & (1 << slot) == 0 {
+        if slot == self.slot && self.head != u64::MAX {
+            self.newest
+        } else if N <= 64 && self.occupied & (1 << slot) == 0 {
             T::default()
         } else {
             self.buckets[slot]
@@ -226,10 +236,7 @@ impl<T: Accum, const N: usize> SlidingWindow<T, N> {
     /// The newest bucket's value.
     #[inline]
     pub fn newest(&self) -> T {
-        if self.head == u64::MAX {
-            return T::default();
-        }
-        self.slot_value(self.slot)
+        self.newest
     }
 
     /// Total over the window excluding the newest bucket (the "trailing" part before the current bucket).
@@ -606,6 +613,10 @@ mod tests {
             w.add(t, v);
             evs.push((t, v));
             assert_eq!(w.total(), naive(&evs, t, 100, N as u64), "N={N} at {i}");
+            assert_eq!(w.newest(), naive(&evs, t, 100, 1), "N={N} at {i}");
+            let mut seen = 0;
+            w.for_each_oldest_first(|v| seen += *v);
+            assert_eq!(seen, w.total(), "N={N} at {i}");
         }
     }
 
