@@ -149,6 +149,14 @@ impl Default for LayerCase {
 fn layer(c: LayerCase) -> Sim {
     let mut s = Sim::with(only("layering"));
     let t = s.standard_book(L, "LAYR", T10);
+    place_layer(&mut s, t, &c);
+    s.finish();
+    s
+}
+
+/// From `t`: three sell orders 200 ms apart, an execution `exec_after` the last (against a resting buy order when
+/// `opposite`), then the first `cancel_n` orders deleted 100 ms apart from `cancel_after` past the execution.
+fn place_layer(s: &mut Sim, t: u64, c: &LayerCase) {
     let mut refs = Vec::new();
     for i in 0..3 {
         refs.push(s.add_mpid(
@@ -171,8 +179,6 @@ fn layer(c: LayerCase) -> Sim {
     for (i, r) in refs.iter().take(c.cancel_n).enumerate() {
         s.delete(te + c.cancel_after + i as u64 * 100 * MS, L, *r);
     }
-    s.finish();
-    s
 }
 
 #[test]
@@ -344,23 +350,11 @@ fn layer_after_churn(mpid: [u8; 4], cfg: detect::DetectConfig) -> Sim {
         s.delete(until.max(t), L, r);
     }
     let t = t + S;
-    let c = LayerCase::default();
-    let mut refs = Vec::new();
-    for i in 0..3 {
-        refs.push(s.add_mpid(
-            t + i as u64 * 200 * MS,
-            L,
-            Side::Sell,
-            c.prices[i],
-            c.sizes[i],
-            &mpid,
-        ));
-    }
-    let te = t + 400 * MS + c.exec_after;
-    s.aggress(te, L, Side::Sell, 100, 9 * D);
-    for (i, r) in refs.iter().enumerate() {
-        s.delete(te + c.cancel_after + i as u64 * 100 * MS, L, *r);
-    }
+    let c = LayerCase {
+        mpids: [mpid; 3],
+        ..LayerCase::default()
+    };
+    place_layer(&mut s, t, &c);
     s.finish();
     s
 }
