@@ -531,7 +531,9 @@ impl DetectorSet {
                         d.on_event(&c, s, &mut emit);
                     }
                 }
-                if printed && ev.kind != EventKind::Trade && d.wants_vwap(ts) {
+                // The time test first: false all day but the last minutes (predictable), whereas `printed` changes
+                // with the event's kind at every event.
+                if d.wants_vwap(ts) && printed && ev.kind != EventKind::Trade {
                     if let Some(s) = st.close.as_mut() {
                         d.add_trade(s, ts, ev.price, ev.qty);
                     }

@@ -110,6 +110,9 @@ impl OrderToTrade {
 
     #[inline]
     fn check(&self, w: OrdersTrades, min: u32, latched: &mut bool) -> Option<f64> {
+        if !*latched && w.orders < min {
+            return None; // most events: no division
+        }
         let ratio = w.orders as f64 / w.trades.max(1) as f64;
         if *latched {
             if w.orders * 2 < min || ratio * 2.0 < self.cfg.max_ratio {
