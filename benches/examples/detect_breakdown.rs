@@ -11,6 +11,10 @@
 //! Each figure is the minimum over 7 runs (fresh books and detector set each), which on a shared VM is steadier
 //! than a mean. Complements the criterion bench (`cargo bench -p benches --bench detect`).
 //!
+//! `ratio` alternates `book_only` and `all` passes in one process (21 rounds) and prints both minima and the ratio
+//! of the full pipeline to the book-only one: on a host whose load comes and goes, both figures of a round see the
+//! same conditions, which makes the ratio steadier than figures taken minutes apart.
+//!
 //! Run: `cargo run --release -p benches --example detect_breakdown [NAME] [--once]`. `NAME` runs one figure only;
 //! `--once` runs it once without timing (for `valgrind --tool=cachegrind`; `book` = book only). The generated day is
 //! cached in the system temp directory (`tickwatch-detect-bench-seed3.pcap`, ~190 MB).
@@ -106,6 +110,10 @@ fn main() {
         &mut Books::new(StoreConfig::default()),
         |_| events += 1,
     );
+    if name.as_deref() == Some("ratio") {
+        ratio(&cap, events, &figures[1].1);
+        return;
+    }
     for (n, cfg) in &figures {
         if name.as_ref().is_some_and(|x| x != n) {
             continue;
@@ -124,4 +132,34 @@ fn main() {
             None => println!("{n:20} {per:7.1} ns/event"),
         }
     }
+}
+
+/// Alternates book-only and full passes; prints the minima, the ratio of the minima and the median of the
+/// per-round ratios.
+fn ratio(cap: &Capture, events: u64, all: &Option<DetectConfig>) {
+    const ROUNDS: usize = 21;
+    let time = |cfg: Option<&DetectConfig>| {
+        let c0 = thread_cpu_ns().expect("thread CPU clock");
+        std::hint::black_box(pass(cap, cfg));
+        thread_cpu_ns().expect("thread CPU clock") - c0
+    };
+    let (mut book, mut full, mut ratios) = (u64::MAX, u64::MAX, Vec::with_capacity(ROUNDS));
+    for _ in 0..ROUNDS {
+        let b = time(None);
+        let f = time(all.as_ref());
+        book = book.min(b);
+        full = full.min(f);
+        ratios.push(f as f64 / b as f64);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let per = |ns: u64| ns as f64 / events as f64;
+    println!(
+        "book_only {:.1} ns/event, all {:.1} ns/event (minima of {ROUNDS} alternated passes): all / book_only = {:.2} (median of the rounds' ratios {:.2}, range {:.2}-{:.2})",
+        per(book),
+        per(full),
+        full as f64 / book as f64,
+        ratios[ROUNDS / 2],
+        ratios[0],
+        ratios[ROUNDS - 1],
+    );
 }

@@ -417,25 +417,6 @@ impl DetectorSet {
             st.last_ts = ts;
         }
 
-        let median = if new_order.is_some() {
-            Some(median_of(
-                &mut st.median,
-                self.cfg.general.median_min_orders,
-            ))
-        } else {
-            None
-        };
-        let c = Ctx {
-            ev,
-            prev_bid: if st.bid_qty > 0 { st.bid } else { 0 },
-            prev_ask: if st.ask_qty > 0 { st.ask } else { 0 },
-            median,
-            last_price_before: st.last_price,
-            exec,
-            new_order,
-            withdrawal,
-            fixed_tick: self.fixed_tick,
-        };
         let is_orders = FeatureCounts::is_order_message(ev.kind);
         let is_trade = FeatureCounts::is_execution(ev.kind);
         let printed = matches!(
@@ -478,6 +459,28 @@ impl DetectorSet {
                 last_price: if printed { ev.price } else { 0 },
             });
         }
+
+        // The median of the orders before this one, then this order joins it (one test of the event's kind for
+        // both; the tumbling record above reads the median before this order too).
+        let median = match new_order {
+            Some(n) => {
+                let m = median_of(&mut st.median, self.cfg.general.median_min_orders);
+                st.median.insert(n.qty);
+                Some(m)
+            }
+            None => None,
+        };
+        let c = Ctx {
+            ev,
+            prev_bid: if st.bid_qty > 0 { st.bid } else { 0 },
+            prev_ask: if st.ask_qty > 0 { st.ask } else { 0 },
+            median,
+            last_price_before: st.last_price,
+            exec,
+            new_order,
+            withdrawal,
+            fixed_tick: self.fixed_tick,
+        };
 
         // Start or extend the aggressive order (sweep) this execution belongs to.
         if let Some(x) = exec {
@@ -572,9 +575,6 @@ impl DetectorSet {
         // State after the event.
         if printed && ev.price > 0 {
             st.last_price = ev.price;
-        }
-        if let Some(n) = new_order {
-            st.median.insert(n.qty);
         }
         if (ev.kind.is_book_change() || ev.kind == EventKind::Quote) && !ev.has(flags::IN_BATCH) {
             st.bid = ev.bid_price;
