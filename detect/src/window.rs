@@ -269,6 +269,138 @@ impl<T: Accum, const N: usize> SlidingWindow<T, N> {
     }
 }
 
+/// Slots of a [`CountWindow`]'s ring (a power of two ≥ its bucket count).
+const COUNT_SLOTS: usize = 64;
+
+/// A sliding window of `N ≤ 64` time buckets of a `u64` count, like [`SlidingWindow<u64, N>`] (same buckets, same
+/// totals, same handling of time going backwards), for counts that are compared with a threshold at every event but
+/// rarely reach it (quote stuffing's and order-to-trade's message counts; two 32-bit counters can share the `u64`
+/// as its low and high halves, each total and bound then holds for both halves).
+///
+/// An update does no bookkeeping of buckets leaving the window: it writes the event's bucket into a ring of 64
+/// slots stamped with their bucket index (a slot holding an older bucket is overwritten, without a test on the
+/// stamp: a select), and adds the event to a running count since the start. Two checkpoints of that running count,
+/// at the starts of the current and the previous 64-bucket epoch, give an upper [`bound`](Self::bound) of the
+/// window's total in O(1): every bucket of the window lies in those two epochs. The exact
+/// [`total`](Self::total) sums the ring's slots whose stamp lies in the window (64 slots); the detectors read it
+/// only when the bound reaches their threshold or after an alert. On a feed where a symbol's events are often a
+/// bucket or a window apart, a [`SlidingWindow`] update takes data-dependent branches (same bucket? how many
+/// buckets leave?) that the CPU mispredicts; this one takes none.
+#[derive(Debug, Clone)]
+#[repr(C, align(64))]
+pub struct CountWindow<const N: usize> {
+    width: Divisor,
+    /// Bucket index (`ts / width`) of the newest bucket (0 before the first update: see `started`).
+    head: u64,
+    /// Epoch (`head / 64`) of the newest bucket.
+    epoch: u64,
+    /// Running total of every update.
+    cum: u64,
+    /// `cum` before the first update of the current / the previous epoch.
+    cur_start: u64,
+    prev_start: u64,
+    started: bool,
+    ring: [(u64, u64); COUNT_SLOTS],
+}
+
+impl<const N: usize> CountWindow<N> {
+    /// A window of length `window_ns` split into `N` buckets (the width is at least 1 ns).
+    pub fn new(window_ns: u64) -> Self {
+        const { assert!(N >= 1 && N <= COUNT_SLOTS, "1 ..= 64 buckets") };
+        CountWindow {
+            width: Divisor::new(window_ns / N as u64),
+            head: 0,
+            epoch: 0,
+            cum: 0,
+            cur_start: 0,
+            prev_start: 0,
+            started: false,
+            ring: [(0, 0); COUNT_SLOTS],
+        }
+    }
+
+    /// Adds `v` at time `ts_ns` (an event stamped before the newest bucket counts in the newest bucket).
+    #[inline]
+    pub fn add(&mut self, ts_ns: u64, v: u64) {
+        let idx = self.width.div(ts_ns).max(self.head);
+        let epoch = idx / COUNT_SLOTS as u64;
+        // Selects, not branches: whether an update opens a new epoch or a new bucket changes from event to event.
+        // In a later epoch (the head never moves back), the previous epoch starts where the current one did, or
+        // where the new one does if it had no update.
+        let moved = epoch != self.epoch;
+        let next = epoch == self.epoch + 1;
+        let cum = self.cum;
+        self.prev_start = select(moved, select(next, self.cur_start, cum), self.prev_start);
+        self.cur_start = select(moved, cum, self.cur_start);
+        self.epoch = epoch;
+        self.head = idx;
+        self.started = true;
+        self.cum += v;
+        let slot = &mut self.ring[idx as usize % COUNT_SLOTS];
+        *slot = (idx, select(slot.0 == idx, slot.1, 0) + v);
+    }
+
+    /// An upper bound of [`total`](Self::total) (of each half when two counters share the `u64`): the updates of the
+    /// current and the previous 64-bucket epoch.
+    #[inline]
+    pub fn bound(&self) -> u64 {
+        self.cum - self.prev_start
+    }
+
+    /// Total of the buckets `(head − N, head]`, as [`SlidingWindow::total`] after the same updates.
+    pub fn total(&self) -> u64 {
+        self.sum_from(0)
+    }
+
+    /// Total excluding the newest bucket, as [`SlidingWindow::total_before_newest`].
+    pub fn total_before_newest(&self) -> u64 {
+        self.sum_from(1)
+    }
+
+    /// Sum of the buckets `head − N < idx ≤ head − skip`.
+    fn sum_from(&self, skip: u64) -> u64 {
+        let mut t = 0u64;
+        if !self.started {
+            return t;
+        }
+        for &(idx, v) in &self.ring {
+            let age = self.head.wrapping_sub(idx);
+            if age >= skip && age < N as u64 {
+                t += v;
+            }
+        }
+        t
+    }
+
+    /// Start (inclusive, ns) of the oldest bucket of the window as of the last update (0 before any).
+    #[inline]
+    pub fn start_ns(&self) -> u64 {
+        if !self.started {
+            return 0;
+        }
+        (self.head + 1).saturating_sub(N as u64) * self.width.get()
+    }
+
+    /// Width of one bucket in ns.
+    #[inline]
+    pub fn bucket_width_ns(&self) -> u64 {
+        self.width.get()
+    }
+
+    /// Length of the whole window in ns (`buckets × width`).
+    #[inline]
+    pub fn window_ns(&self) -> u64 {
+        self.width.get() * N as u64
+    }
+}
+
+/// `if c { a } else { b }` with a mask, so that it costs no branch.
+#[inline(always)]
+fn select(c: bool, a: u64, b: u64) -> u64 {
+    let m = (c as u64).wrapping_neg();
+    (a & m) | (b & !m)
+}
+
 /// Bits `start, start+1, …` (`len` of them, wrapping modulo `n ≤ 64`) set.
 #[inline]
 pub(crate) fn ring_range_mask(start: u32, len: u32, n: u32) -> u64 {
@@ -654,6 +786,47 @@ mod tests {
         let mut seen = Vec::new();
         w.for_each_oldest_first(|v| seen.push(*v));
         assert_eq!(seen, vec![3, 4]);
+    }
+
+    /// `CountWindow` gives `SlidingWindow`'s totals after every update (sparse, dense, backwards and far jumps),
+    /// and its bound is never below the total, for each of two counters packed in the `u64`.
+    #[test]
+    fn count_window_matches_sliding() {
+        fn run<const N: usize>(width: u64, seed: u64) {
+            let mut a: SlidingWindow<u64, N> = SlidingWindow::new(width * N as u64);
+            let mut b: CountWindow<N> = CountWindow::new(width * N as u64);
+            assert_eq!(b.start_ns(), a.start_ns());
+            let mut x = seed;
+            let mut ts = 1_000_000u64;
+            for i in 0..20_000 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let r = x >> 33;
+                ts = match r % 10 {
+                    0 => ts + width * (r % 200), // jumps, some beyond the window and the epoch
+                    1 => ts.saturating_sub(r % (width * 3)), // time going backwards
+                    2..=5 => ts + r % width,     // same or next bucket
+                    _ => ts + r % (width * 8),
+                };
+                let v = (r % 3 != 0) as u64 | (((r % 3 == 0) as u64 + (r % 7 == 0) as u64) << 32);
+                a.add(ts, v);
+                b.add(ts, v);
+                let (ta, tb, bound) = (a.total(), b.total(), b.bound());
+                assert_eq!(tb, ta, "N {N} width {width} step {i}");
+                assert!(
+                    bound as u32 >= tb as u32 && bound >> 32 >= tb >> 32,
+                    "bound {bound:x} < {tb:x}"
+                );
+                assert_eq!(b.total_before_newest(), a.total_before_newest());
+                assert_eq!(b.start_ns(), a.start_ns());
+            }
+        }
+        run::<60>(1_000, 1);
+        run::<50>(7, 2);
+        run::<64>(3, 3);
+        run::<1>(10, 4);
+        run::<13>(1, 5);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::alert::{Alert, DetectorKind, Value};
 use crate::config::{OrderToTradeConfig, NS_PER_MS};
 use crate::ctx::Ctx;
 use crate::detectors::stuffing::OrdersTrades;
-use crate::window::SlidingWindow;
+use crate::window::{CountWindow, SlidingWindow};
 
 /// Probe length of the (symbol, MPID) table.
 const PROBE: usize = 8;
@@ -33,13 +33,13 @@ const PROBE: usize = 8;
 /// Per-symbol order-to-trade state.
 #[derive(Debug, Clone)]
 pub(crate) struct OtrSym {
-    win: SlidingWindow<OrdersTrades, 60>,
+    win: CountWindow<60>,
 }
 
 impl OtrSym {
     pub(crate) fn new(cfg: &OrderToTradeConfig) -> Self {
         OtrSym {
-            win: SlidingWindow::new(cfg.window_ms * NS_PER_MS),
+            win: CountWindow::new(cfg.window_ms * NS_PER_MS),
         }
     }
 
@@ -53,14 +53,15 @@ impl OtrSym {
                 OrdersTrades {
                     orders: orders as u32,
                     trades: trades as u32,
-                },
+                }
+                .pack(),
             );
         }
     }
 
     /// The symbol's window (orders and executions over `window_ms`, 60 buckets).
     #[inline]
-    pub(crate) fn window(&self) -> &SlidingWindow<OrdersTrades, 60> {
+    pub(crate) fn window(&self) -> &CountWindow<60> {
         &self.win
     }
 }
@@ -177,18 +178,15 @@ impl OrderToTrade {
             orders: orders as u32,
             trades: trades as u32,
         };
-        // The window was updated by `OtrSym::record`.
-        let w = s.win.total();
-        if let Some(ratio) = self.check(w, self.cfg.min_order_messages, latched) {
-            let a = self.alert(
-                c,
-                w,
-                ratio,
-                self.cfg.min_order_messages,
-                s.win.start_ns(),
-                None,
-            );
-            out(&a);
+        // The window was updated by `OtrSym::record`. Below the minimum count nothing can fire: the window's O(1)
+        // bound decides that for most events, the exact total is summed only above it or after an alert.
+        let min = self.cfg.min_order_messages;
+        if *latched || OrdersTrades::unpack(s.win.bound()).orders >= min {
+            let w = OrdersTrades::unpack(s.win.total());
+            if let Some(ratio) = self.check(w, min, latched) {
+                let a = self.alert(c, w, ratio, min, s.win.start_ns(), None);
+                out(&a);
+            }
         }
         // Per MPID: only events of attributed orders (an execution's MPID is the resting order's).
         if self.cfg.per_mpid

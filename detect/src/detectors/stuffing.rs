@@ -31,13 +31,30 @@ use book::Side;
 use crate::alert::{Alert, DetectorKind};
 use crate::config::{QuoteStuffingConfig, NS_PER_MS};
 use crate::ctx::Ctx;
-use crate::window::SlidingWindow;
+use crate::window::{CountWindow, SlidingWindow};
 
 /// Order messages and executions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct OrdersTrades {
     pub orders: u32,
     pub trades: u32,
+}
+
+impl OrdersTrades {
+    /// Both counters in one `u64` (orders low, executions high), as a [`CountWindow`] counts them.
+    #[inline]
+    pub(crate) fn pack(self) -> u64 {
+        self.orders as u64 | (self.trades as u64) << 32
+    }
+
+    /// The counters of [`pack`](Self::pack)'s `u64`.
+    #[inline]
+    pub(crate) fn unpack(v: u64) -> Self {
+        OrdersTrades {
+            orders: v as u32,
+            trades: (v >> 32) as u32,
+        }
+    }
 }
 
 impl AddAssign for OrdersTrades {
@@ -59,7 +76,7 @@ impl SubAssign for OrdersTrades {
 /// Per-symbol quote-stuffing state.
 #[derive(Debug, Clone)]
 pub(crate) struct StuffSym {
-    win: SlidingWindow<OrdersTrades, 50>,
+    win: CountWindow<50>,
     base: SlidingWindow<u32, 60>,
     first_in_burst: u64,
 }
@@ -67,7 +84,7 @@ pub(crate) struct StuffSym {
 impl StuffSym {
     pub(crate) fn new(cfg: &QuoteStuffingConfig) -> Self {
         StuffSym {
-            win: SlidingWindow::new(cfg.window_ms * NS_PER_MS),
+            win: CountWindow::new(cfg.window_ms * NS_PER_MS),
             base: SlidingWindow::new(cfg.baseline_window_ms * NS_PER_MS),
             first_in_burst: 0,
         }
@@ -97,7 +114,7 @@ impl QuoteStuffing {
         s: &mut StuffSym,
         latched: &mut bool,
         v: OrdersTrades,
-        shared_base: Option<&SlidingWindow<OrdersTrades, 60>>,
+        shared_base: Option<&CountWindow<60>>,
         out: &mut impl FnMut(&Alert),
     ) {
         let orders = v.orders > 0;
@@ -105,7 +122,7 @@ impl QuoteStuffing {
             return;
         }
         let ts = c.ts();
-        s.win.add(ts, v);
+        s.win.add(ts, v.pack());
         if shared_base.is_none() {
             if orders {
                 s.base.add(ts, 1);
@@ -113,20 +130,24 @@ impl QuoteStuffing {
                 s.base.advance(ts);
             }
         }
-        let w = s.win.total();
         if *latched {
-            if w.orders * 2 < self.cfg.min_messages {
+            if OrdersTrades::unpack(s.win.total()).orders * 2 < self.cfg.min_messages {
                 *latched = false;
             }
             return;
         }
-        if !orders || w.orders < self.cfg.min_messages {
+        // The window's O(1) bound rules out most events; the exact total is summed only above it.
+        if !orders || OrdersTrades::unpack(s.win.bound()).orders < self.cfg.min_messages {
+            return;
+        }
+        let w = OrdersTrades::unpack(s.win.total());
+        if w.orders < self.cfg.min_messages {
             return;
         }
         let (base_span, base_before) = match shared_base {
             Some(b) => (
                 b.window_ns() - b.bucket_width_ns(),
-                b.total_before_newest().orders,
+                OrdersTrades::unpack(b.total_before_newest()).orders,
             ),
             None => (
                 s.base.window_ns() - s.base.bucket_width_ns(),
