@@ -62,6 +62,45 @@ impl Divisor {
     }
 }
 
+/// The bucket geometry of a window: `N` buckets of a fixed width (ns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry<const N: usize> {
+    width: Divisor,
+}
+
+impl<const N: usize> Geometry<N> {
+    /// `N` buckets over `window_ns` (the width is at least 1 ns).
+    fn new(window_ns: u64) -> Self {
+        Geometry {
+            width: Divisor::new(window_ns / N as u64),
+        }
+    }
+
+    /// Absolute index of the bucket holding `ts_ns`.
+    #[inline]
+    fn index(self, ts_ns: u64) -> u64 {
+        self.width.div(ts_ns)
+    }
+
+    /// Width of one bucket in ns.
+    #[inline]
+    pub fn bucket_width_ns(self) -> u64 {
+        self.width.get()
+    }
+
+    /// Length of the whole window in ns (`buckets × width`).
+    #[inline]
+    pub fn window_ns(self) -> u64 {
+        self.width.get() * N as u64
+    }
+
+    /// Start (inclusive, ns) of the oldest bucket of a window whose newest bucket is `head`.
+    #[inline]
+    fn start_ns(self, head: u64) -> u64 {
+        (head + 1).saturating_sub(N as u64) * self.width.get()
+    }
+}
+
 /// A sliding window of `N` time buckets holding an [`Accum`] each, with the running total of all buckets.
 ///
 /// The buckets are stored inline (no heap block, so the owner's other per-event fields and the buckets are one
@@ -76,7 +115,7 @@ impl Divisor {
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub struct SlidingWindow<T: Accum, const N: usize> {
-    width: Divisor,
+    geo: Geometry<N>,
     /// Absolute index (`ts / width`) of the newest bucket; `u64::MAX` before the first update.
     head: u64,
     /// End (exclusive, ns) of the newest bucket: an update before it needs no advance.
@@ -100,7 +139,7 @@ impl<T: Accum, const N: usize> SlidingWindow<T, N> {
     pub fn new(window_ns: u64) -> Self {
         const { assert!(N >= 1, "a window has at least one bucket") };
         SlidingWindow {
-            width: Divisor::new(window_ns / N as u64),
+            geo: Geometry::new(window_ns),
             head: u64::MAX,
             head_end: 0,
             slot: 0,
@@ -124,16 +163,22 @@ impl<T: Accum, const N: usize> SlidingWindow<T, N> {
         self.occupied = 0;
     }
 
+    /// The window's bucket geometry.
+    #[inline]
+    pub fn geometry(&self) -> Geometry<N> {
+        self.geo
+    }
+
     /// Width of one bucket in ns.
     #[inline]
     pub fn bucket_width_ns(&self) -> u64 {
-        self.width.get()
+        self.geo.bucket_width_ns()
     }
 
     /// Length of the whole window in ns (`buckets × width`).
     #[inline]
     pub fn window_ns(&self) -> u64 {
-        self.width.get() * N as u64
+        self.geo.window_ns()
     }
 
     /// Moves the window so that its newest bucket contains `ts_ns`, clearing the buckets that fell out.
@@ -147,8 +192,10 @@ impl<T: Accum, const N: usize> SlidingWindow<T, N> {
 
     #[inline(never)]
     fn advance_to(&mut self, ts_ns: u64) {
-        let idx = self.width.div(ts_ns);
-        let end = idx.saturating_add(1).saturating_mul(self.width.get());
+        let idx = self.geo.index(ts_ns);
+        let end = idx
+            .saturating_add(1)
+            .saturating_mul(self.geo.bucket_width_ns());
         let gap = idx.wrapping_sub(self.head); // ≥ 1 once started: ts_ns ≥ head_end
         if self.head == u64::MAX || gap >= N as u64 {
             // First update, or every bucket falls out: the window is empty (with at most 64 buckets the stale
@@ -253,7 +300,7 @@ impl<T: Accum, const N: usize> SlidingWindow<T, N> {
         if self.head == u64::MAX {
             return 0;
         }
-        (self.head + 1).saturating_sub(N as u64) * self.width.get()
+        self.geo.start_ns(self.head)
     }
 
     /// Calls `f` with each bucket's value from oldest to newest (only buckets inside the window).
@@ -289,7 +336,7 @@ const COUNT_SLOTS: usize = 64;
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub struct CountWindow<const N: usize> {
-    width: Divisor,
+    geo: Geometry<N>,
     /// Bucket index (`ts / width`) of the newest bucket (0 before the first update: see `started`).
     head: u64,
     /// Epoch (`head / 64`) of the newest bucket.
@@ -308,7 +355,7 @@ impl<const N: usize> CountWindow<N> {
     pub fn new(window_ns: u64) -> Self {
         const { assert!(N >= 1 && N <= COUNT_SLOTS, "1 ..= 64 buckets") };
         CountWindow {
-            width: Divisor::new(window_ns / N as u64),
+            geo: Geometry::new(window_ns),
             head: 0,
             epoch: 0,
             cum: 0,
@@ -322,7 +369,7 @@ impl<const N: usize> CountWindow<N> {
     /// Adds `v` at time `ts_ns` (an event stamped before the newest bucket counts in the newest bucket).
     #[inline]
     pub fn add(&mut self, ts_ns: u64, v: u64) {
-        let idx = self.width.div(ts_ns).max(self.head);
+        let idx = self.geo.index(ts_ns).max(self.head);
         let epoch = idx / COUNT_SLOTS as u64;
         // Selects, not branches: whether an update opens a new epoch or a new bucket changes from event to event.
         // In a later epoch (the head never moves back), the previous epoch starts where the current one did, or
@@ -378,19 +425,13 @@ impl<const N: usize> CountWindow<N> {
         if !self.started {
             return 0;
         }
-        (self.head + 1).saturating_sub(N as u64) * self.width.get()
+        self.geo.start_ns(self.head)
     }
 
-    /// Width of one bucket in ns.
+    /// The window's bucket geometry (bucket width, window length).
     #[inline]
-    pub fn bucket_width_ns(&self) -> u64 {
-        self.width.get()
-    }
-
-    /// Length of the whole window in ns (`buckets × width`).
-    #[inline]
-    pub fn window_ns(&self) -> u64 {
-        self.width.get() * N as u64
+    pub fn geometry(&self) -> Geometry<N> {
+        self.geo
     }
 }
 

@@ -146,7 +146,7 @@ impl QuoteStuffing {
         }
         let (base_span, base_before) = match shared_base {
             Some(b) => (
-                b.window_ns() - b.bucket_width_ns(),
+                b.geometry().window_ns() - b.geometry().bucket_width_ns(),
                 OrdersTrades::unpack(b.total_before_newest()).orders,
             ),
             None => (
@@ -154,7 +154,8 @@ impl QuoteStuffing {
                 s.base.total_before_newest(),
             ),
         };
-        let baseline = base_before as f64 * s.win.window_ns() as f64 / base_span.max(1) as f64;
+        let baseline =
+            base_before as f64 * s.win.geometry().window_ns() as f64 / base_span.max(1) as f64;
         let ratio = w.orders as f64 / w.trades.max(1) as f64;
         if (w.orders as f64) < self.cfg.baseline_multiple * baseline
             || ratio < self.cfg.min_order_to_trade
@@ -175,7 +176,9 @@ impl QuoteStuffing {
             10.0
         };
         let mut a = Alert::at_event(DetectorKind::QuoteStuffing, c.ev, Side::None);
-        a.window_start_ns = ts.saturating_sub(s.win.window_ns()).max(s.win.start_ns());
+        a.window_start_ns = ts
+            .saturating_sub(s.win.geometry().window_ns())
+            .max(s.win.start_ns());
         a.score = (m_count * m_base * m_otr).cbrt();
         a.evidence
             .figure("order_messages", w.orders)
@@ -190,7 +193,7 @@ impl QuoteStuffing {
                     f64::INFINITY
                 },
             )
-            .figure("window_ns", s.win.window_ns());
+            .figure("window_ns", s.win.geometry().window_ns());
         out(&a);
     }
 }
