@@ -5,7 +5,7 @@ use book::{BookEvent, EventKind, Price, Side, Symbol};
 
 use crate::alert::{Alert, DetectorKind, EvidenceOrder};
 use crate::config::{ConfigError, DetectConfig, NS_PER_MS};
-use crate::ctx::{classify, Ctx, Exec};
+use crate::ctx::{classify, Ctx, Exec, NewOrder, Withdrawal};
 use crate::detectors::close::{CloseSym, MarkingTheClose, Sweep};
 use crate::detectors::coordinated::{CoordSym, CoordinatedBuying};
 use crate::detectors::layering::{LayerSym, Layering};
@@ -110,6 +110,18 @@ struct PendingSweep {
 pub struct DetectorSet {
     cfg: DetectConfig,
     syms: Vec<Option<Box<SymbolState>>>,
+    d: Detectors,
+    /// Whether the sliding feature windows are kept (see [`DetectorSet::keep_sliding_features`]).
+    sliding: bool,
+    /// Whether an event updates feature windows (sliding kept or tumbling records configured).
+    features_on: bool,
+    sym_bytes: u64,
+}
+
+/// The enabled detectors and what the per-event paths share (apart from the per-symbol states, so that a path
+/// can hold a symbol's state and the detectors at once).
+#[derive(Debug)]
+struct Detectors {
     spoofing: Option<Spoofing>,
     layering: Option<Layering>,
     stuffing: Option<QuoteStuffing>,
@@ -120,11 +132,10 @@ pub struct DetectorSet {
     sweep: Option<PendingSweep>,
     /// Quote stuffing reads its baseline from order-to-trade's per-symbol window (same counts, same geometry).
     stuff_base_from_otr: bool,
-    /// Whether the sliding feature windows are kept (see [`DetectorSet::keep_sliding_features`]).
-    sliding: bool,
     fixed_tick: Price,
+    median_min: usize,
+    hidden_as_exec: bool,
     stats: DetectStats,
-    sym_bytes: u64,
 }
 
 impl Default for DetectorSet {
@@ -139,9 +150,7 @@ impl DetectorSet {
     pub fn new(cfg: &DetectConfig) -> DetectorSet {
         let mut syms = Vec::with_capacity(BOOKS);
         syms.resize_with(BOOKS, || None);
-        let mut set = DetectorSet {
-            cfg: cfg.clone(),
-            syms,
+        let d = Detectors {
             spoofing: cfg.spoofing.enabled.then(|| Spoofing::new(&cfg.spoofing)),
             layering: cfg.layering.enabled.then(|| Layering::new(&cfg.layering)),
             stuffing: cfg
@@ -168,13 +177,21 @@ impl DetectorSet {
             stuff_base_from_otr: cfg.quote_stuffing.enabled
                 && cfg.order_to_trade.enabled
                 && cfg.quote_stuffing.baseline_window_ms == cfg.order_to_trade.window_ms,
-            sliding: false,
             fixed_tick: cfg.general.tick_size,
+            median_min: cfg.general.median_min_orders,
+            hidden_as_exec: cfg.general.hidden_trades_as_executions,
             stats: DetectStats::default(),
+        };
+        let mut set = DetectorSet {
+            cfg: cfg.clone(),
+            syms,
+            d,
+            sliding: false,
+            features_on: cfg.features.tumbling_ms > 0,
             sym_bytes: 0,
         };
         set.sym_bytes = set.estimate_symbol_bytes();
-        set.stats.state_bytes =
+        set.d.stats.state_bytes =
             (BOOKS * std::mem::size_of::<Option<Box<SymbolState>>>()) as u64 + set.global_bytes();
         set
     }
@@ -191,15 +208,16 @@ impl DetectorSet {
 
     /// Counters (events, alerts per detector, drops, state size).
     pub fn stats(&self) -> DetectStats {
-        let mut s = self.stats;
-        s.evicted_orders = self.spoofing.as_ref().map_or(0, |d| d.evicted)
-            + self.layering.as_ref().map_or(0, |d| d.evicted)
-            + self.close.as_ref().map_or(0, |d| d.dropped);
-        s.dropped_keys = self
+        let d = &self.d;
+        let mut s = d.stats;
+        s.evicted_orders = d.spoofing.as_ref().map_or(0, |d| d.evicted)
+            + d.layering.as_ref().map_or(0, |d| d.evicted)
+            + d.close.as_ref().map_or(0, |d| d.dropped);
+        s.dropped_keys = d
             .coordinated
             .as_ref()
             .map_or(0, |d| d.dropped_mpid + d.dropped_hot)
-            + self.otr.as_ref().map_or(0, |d| d.dropped);
+            + d.otr.as_ref().map_or(0, |d| d.dropped);
         s
     }
 
@@ -295,8 +313,8 @@ impl DetectorSet {
         if book != 0 && self.syms[book as usize].is_none() {
             let st = self.new_symbol(symbol);
             self.syms[book as usize] = Some(st);
-            self.stats.symbols += 1;
-            self.stats.state_bytes += self.sym_bytes;
+            self.d.stats.symbols += 1;
+            self.d.stats.state_bytes += self.sym_bytes;
         }
     }
 
@@ -307,6 +325,7 @@ impl DetectorSet {
     /// (`tumbling_ms`) do not depend on this.
     pub fn keep_sliding_features(&mut self) {
         self.sliding = true;
+        self.features_on = true;
     }
 
     /// Whether the sliding feature windows are kept ([`keep_sliding_features`](Self::keep_sliding_features)).
@@ -340,61 +359,38 @@ impl DetectorSet {
 
     /// Ends the input: evaluates the pending aggressive order, if any.
     pub fn finish(&mut self, out: &mut (impl FnMut(&Alert) + ?Sized)) {
-        self.finish_sweep(out);
-    }
-
-    fn finish_sweep(&mut self, out: &mut (impl FnMut(&Alert) + ?Sized)) {
-        let Some(p) = self.sweep.take() else { return };
-        let Some(st) = self.syms[p.book as usize].as_mut() else {
-            return;
-        };
-        let stats = &mut self.stats;
-        let mut emit = |a: &Alert| {
-            if let crate::alert::Detector::Builtin(k) = a.detector {
-                stats.alerts[k as usize] += 1;
-            }
-            out(a)
-        };
-        if p.sweep.in_close_window {
-            if let (Some(d), Some(cs)) = (self.close.as_mut(), st.close.as_mut()) {
-                d.on_sweep(&p.sweep, cs, &mut emit);
-            }
-        }
-        if p.sweep.aggressor == Side::Buy {
-            if let Some(d) = self.coordinated.as_mut().filter(|d| d.small(p.sweep.qty)) {
-                if let Some(cs) = st.coord.as_mut() {
-                    let mut o = p.sweep.last;
-                    o.role = "marketable_buy";
-                    o.order_ref = 0;
-                    o.match_number = 0;
-                    o.side = Side::Buy;
-                    o.mpid = [0; 4];
-                    o.shares = p.sweep.qty.min(u32::MAX as u64) as u32;
-                    d.on_buy(&o, cs, &mut emit);
-                }
-            }
-        }
+        self.d.finish_sweep(&mut self.syms, out);
     }
 
     /// [`on_event`](Self::on_event), also handing out tumbling feature records (when
     /// `features.tumbling_ms > 0`) to `features_out` as each symbol's interval closes.
+    ///
+    /// The frequent kinds (adds, deletes, cancels, executions of displayed orders) take paths of their own, which
+    /// call only the detector steps that concern them; every other kind takes the general path. Both run the
+    /// steps in the same order (see [`Detectors::on_general`]), so a kind gives the same alerts on either.
     pub fn on_event_with_features(
         &mut self,
         ev: &BookEvent,
         out: &mut (impl FnMut(&Alert) + ?Sized),
         features_out: &mut (impl FnMut(&FeatureSnapshot) + ?Sized),
     ) {
-        self.stats.events += 1;
-        let (exec, new_order, withdrawal) =
-            classify(ev, self.cfg.general.hidden_trades_as_executions);
+        self.d.stats.events += 1;
+        // An execution of a displayed order (`E`/`C` with a side), the frequent kind of execution.
+        let displayed_exec = matches!(ev.kind, EventKind::Execute | EventKind::ExecuteWithPrice)
+            && ev.side != Side::None;
 
         // An aggressive order is complete when anything but its next execution arrives.
-        if let Some(p) = &self.sweep {
-            let cont = exec.is_some_and(|x| {
-                p.book == ev.book && p.sweep.ts == ev.ts_ns && p.sweep.aggressor == x.aggressor
-            });
+        if let Some(p) = &self.d.sweep {
+            let is_exec = displayed_exec
+                || (ev.kind == EventKind::HiddenTrade
+                    && self.d.hidden_as_exec
+                    && ev.side != Side::None);
+            let cont = is_exec
+                && p.book == ev.book
+                && p.sweep.ts == ev.ts_ns
+                && p.sweep.aggressor == ev.side.opposite();
             if !cont {
-                self.finish_sweep(out);
+                self.d.finish_sweep(&mut self.syms, out);
             }
         }
         if ev.book == 0 {
@@ -404,26 +400,134 @@ impl DetectorSet {
         if self.syms[idx].is_none() {
             let st = self.new_symbol(ev.symbol);
             self.syms[idx] = Some(st);
-            self.stats.symbols += 1;
-            self.stats.state_bytes += self.sym_bytes;
+            self.d.stats.symbols += 1;
+            self.d.stats.state_bytes += self.sym_bytes;
         }
-        let st = self.syms[idx].as_mut().expect("present");
+        let Some(st) = self.syms[idx].as_deref_mut() else {
+            return;
+        };
         if ev.kind == EventKind::Directory {
             st.symbol = ev.symbol;
             return;
         }
-        let ts = ev.ts_ns;
-        if ts > st.last_ts {
-            st.last_ts = ts;
+        if ev.ts_ns > st.last_ts {
+            st.last_ts = ev.ts_ns;
         }
+        if self.features_on {
+            self.d.features(
+                st,
+                ev,
+                self.sliding,
+                self.cfg.general.median_min_orders,
+                features_out,
+            );
+        }
+        match ev.kind {
+            EventKind::Add => self.d.on_add(st, ev, out),
+            EventKind::Delete => self.d.on_withdrawal(
+                st,
+                ev,
+                Withdrawal {
+                    order_ref: ev.order_ref,
+                    qty: ev.qty,
+                    gone: true,
+                    replace: false,
+                },
+                out,
+            ),
+            EventKind::Cancel => self.d.on_withdrawal(
+                st,
+                ev,
+                Withdrawal {
+                    order_ref: ev.order_ref,
+                    qty: ev.qty,
+                    gone: ev.remaining == 0,
+                    replace: false,
+                },
+                out,
+            ),
+            EventKind::Execute | EventKind::ExecuteWithPrice if displayed_exec => {
+                self.d.on_exec(st, ev, out)
+            }
+            _ => self.d.on_general(st, ev, out),
+        }
+    }
+}
 
-        let is_orders = FeatureCounts::is_order_message(ev.kind);
-        let is_trade = FeatureCounts::is_execution(ev.kind);
-        let printed = matches!(
-            ev.kind,
-            EventKind::Execute | EventKind::HiddenTrade | EventKind::Trade
-        ) || (ev.kind == EventKind::ExecuteWithPrice && ev.has(flags::PRINTABLE));
-        if self.sliding {
+/// Counts an alert of a built-in detector, then hands it to `out`.
+#[inline]
+fn counted<'a>(
+    stats: &'a mut DetectStats,
+    out: &'a mut (impl FnMut(&Alert) + ?Sized),
+) -> impl FnMut(&Alert) + 'a {
+    move |a: &Alert| {
+        if let crate::alert::Detector::Builtin(k) = a.detector {
+            stats.alerts[k as usize] += 1;
+        }
+        out(a)
+    }
+}
+
+/// Whether an event of `kind` prints (its price is a last-sale price).
+#[inline]
+fn printed(ev: &BookEvent) -> bool {
+    matches!(
+        ev.kind,
+        EventKind::Execute | EventKind::HiddenTrade | EventKind::Trade
+    ) || (ev.kind == EventKind::ExecuteWithPrice && ev.has(flags::PRINTABLE))
+}
+
+impl SymbolState {
+    /// The context of `ev` from the symbol's state before it.
+    #[inline]
+    fn ctx<'a>(
+        &self,
+        ev: &'a BookEvent,
+        fixed_tick: Price,
+        median: Option<u32>,
+        (exec, new_order, withdrawal): (Option<Exec>, Option<NewOrder>, Option<Withdrawal>),
+    ) -> Ctx<'a> {
+        Ctx {
+            ev,
+            prev_bid: if self.bid_qty > 0 { self.bid } else { 0 },
+            prev_ask: if self.ask_qty > 0 { self.ask } else { 0 },
+            median,
+            last_price_before: self.last_price,
+            exec,
+            new_order,
+            withdrawal,
+            fixed_tick,
+        }
+    }
+
+    /// State after `ev`: the last sale price and the touch.
+    #[inline]
+    fn after(&mut self, ev: &BookEvent, printed: bool) {
+        if printed && ev.price > 0 {
+            self.last_price = ev.price;
+        }
+        if (ev.kind.is_book_change() || ev.kind == EventKind::Quote) && !ev.has(flags::IN_BATCH) {
+            self.bid = ev.bid_price;
+            self.bid_qty = ev.bid_qty;
+            self.ask = ev.ask_price;
+            self.ask_qty = ev.ask_qty;
+        }
+    }
+}
+
+impl Detectors {
+    /// Feature windows (before the event's order joins the median: a tumbling record reads the median before it).
+    fn features(
+        &mut self,
+        st: &mut SymbolState,
+        ev: &BookEvent,
+        sliding: bool,
+        median_min: usize,
+        features_out: &mut (impl FnMut(&FeatureSnapshot) + ?Sized),
+    ) {
+        let ts = ev.ts_ns;
+        let printed = printed(ev);
+        if sliding {
             st.features
                 .sliding
                 .add(ts, FeatureCounts::of_event(ev), printed.then_some(ev.price));
@@ -436,7 +540,7 @@ impl DetectorSet {
                     first_price,
                     last_price,
                 } = acc;
-                let median = median_of(&mut st.median, self.cfg.general.median_min_orders);
+                let median = median_of(&mut st.median, median_min);
                 let snap = FeatureSnapshot::build(
                     ev.book,
                     st.symbol,
@@ -459,132 +563,332 @@ impl DetectorSet {
                 last_price: if printed { ev.price } else { 0 },
             });
         }
+    }
 
-        // The median of the orders before this one, then this order joins it (one test of the event's kind for
-        // both; the tumbling record above reads the median before this order too).
+    /// A new displayed order (`A`/`F`).
+    #[inline]
+    fn on_add(
+        &mut self,
+        st: &mut SymbolState,
+        ev: &BookEvent,
+        out: &mut (impl FnMut(&Alert) + ?Sized),
+    ) {
+        let ts = ev.ts_ns;
+        let n = NewOrder {
+            order_ref: ev.order_ref,
+            side: ev.side,
+            price: ev.price,
+            qty: ev.qty,
+        };
+        // The median of the orders before this one, then this order joins it.
+        let m = median_of(&mut st.median, self.median_min);
+        st.median.insert(n.qty);
+        let c = st.ctx(ev, self.fixed_tick, Some(m), (None, Some(n), None));
+        let mut emit = counted(&mut self.stats, out);
+        if let Some(d) = self.spoofing.as_mut() {
+            d.on_new_order(&c, n, m, &mut st.spoof_active, &mut st.spoof);
+        }
+        if let (Some(d), Some(s)) = (self.layering.as_mut(), st.layer.as_mut()) {
+            d.on_new_order(&c, s, n, m);
+            Layering::expire(s, ts);
+        }
+        if self.otr.is_some() {
+            st.otr.record(ts, true, false);
+        }
+        if let Some(d) = self.stuffing.as_mut() {
+            let shared = self.stuff_base_from_otr.then(|| st.otr.window());
+            d.on_event(
+                &c,
+                &mut st.stuff,
+                &mut st.stuff_latched,
+                OrdersTrades {
+                    orders: 1,
+                    trades: 0,
+                },
+                shared,
+                &mut emit,
+            );
+        }
+        if let Some(d) = self.close.as_mut() {
+            if d.in_window(ts) {
+                if let Some(s) = st.close.as_mut() {
+                    d.on_new_order(&c, s, n, m);
+                }
+            }
+        }
+        if let Some(d) = self.coordinated.as_mut() {
+            if n.side == Side::Buy
+                && d.small(n.qty as u64)
+                && (c.prev_bid == 0
+                    || n.price > c.prev_bid
+                    || (c.prev_ask > 0 && n.price >= c.prev_ask))
+            {
+                if let Some(s) = st.coord.as_mut() {
+                    d.on_buy(&EvidenceOrder::from_event("buy_order", ev), s, &mut emit);
+                }
+            }
+        }
+        if let Some(d) = self.otr.as_mut() {
+            d.on_event(&c, &mut st.otr, &mut st.otr_latched, true, false, &mut emit);
+        }
+        st.after(ev, false);
+    }
+
+    /// A delete (`D`) or cancel (`X`) of a displayed order.
+    #[inline]
+    fn on_withdrawal(
+        &mut self,
+        st: &mut SymbolState,
+        ev: &BookEvent,
+        w: Withdrawal,
+        out: &mut (impl FnMut(&Alert) + ?Sized),
+    ) {
+        let ts = ev.ts_ns;
+        let c = st.ctx(ev, self.fixed_tick, None, (None, None, Some(w)));
+        let mut emit = counted(&mut self.stats, out);
+        if let Some(d) = self.spoofing.as_mut() {
+            if st.spoof_active > 0 {
+                d.on_withdrawal(&c, w, &mut st.spoof_active, &mut st.spoof, &mut emit);
+            }
+        }
+        if let (Some(d), Some(s)) = (self.layering.as_mut(), st.layer.as_mut()) {
+            d.on_withdrawal(&c, s, w, &mut emit);
+            Layering::expire(s, ts);
+        }
+        if self.otr.is_some() {
+            st.otr.record(ts, true, false);
+        }
+        if let Some(d) = self.stuffing.as_mut() {
+            let shared = self.stuff_base_from_otr.then(|| st.otr.window());
+            d.on_event(
+                &c,
+                &mut st.stuff,
+                &mut st.stuff_latched,
+                OrdersTrades {
+                    orders: 1,
+                    trades: 0,
+                },
+                shared,
+                &mut emit,
+            );
+        }
+        if let Some(d) = self.close.as_mut() {
+            if d.watching() {
+                if let Some(s) = st.close.as_mut() {
+                    d.on_withdrawal(&c, s, w, &mut emit);
+                }
+            }
+        }
+        if let Some(d) = self.otr.as_mut() {
+            d.on_event(&c, &mut st.otr, &mut st.otr_latched, true, false, &mut emit);
+        }
+        st.after(ev, false);
+    }
+
+    /// An execution of a displayed order (`E`/`C` with a side).
+    #[inline]
+    fn on_exec(
+        &mut self,
+        st: &mut SymbolState,
+        ev: &BookEvent,
+        out: &mut (impl FnMut(&Alert) + ?Sized),
+    ) {
+        let ts = ev.ts_ns;
+        let x = Exec {
+            resting: ev.side,
+            aggressor: ev.side.opposite(),
+            price: ev.price,
+            qty: ev.qty,
+            order_ref: ev.order_ref,
+        };
+        let printed = ev.kind == EventKind::Execute || ev.has(flags::PRINTABLE);
+        let c = st.ctx(ev, self.fixed_tick, None, (Some(x), None, None));
+        let m = median_of(&mut st.median, self.median_min);
+        self.track_sweep(st, ev, x, m);
+        let mut emit = counted(&mut self.stats, out);
+        if let Some(d) = self.spoofing.as_mut() {
+            if st.spoof_active > 0 {
+                d.on_exec(&c, x, &mut st.spoof_active, &mut st.spoof);
+            }
+        }
+        if let (Some(d), Some(s)) = (self.layering.as_mut(), st.layer.as_mut()) {
+            d.on_exec(&c, s, x);
+            Layering::expire(s, ts);
+        }
+        if self.otr.is_some() {
+            st.otr.record(ts, false, true);
+        }
+        if let Some(d) = self.stuffing.as_mut() {
+            let shared = self.stuff_base_from_otr.then(|| st.otr.window());
+            d.on_event(
+                &c,
+                &mut st.stuff,
+                &mut st.stuff_latched,
+                OrdersTrades {
+                    orders: 0,
+                    trades: 1,
+                },
+                shared,
+                &mut emit,
+            );
+        }
+        if let (Some(d), Some(s)) = (self.momentum.as_mut(), st.momentum.as_mut()) {
+            d.on_event(&c, s, &mut emit);
+        }
+        if let Some(d) = self.close.as_mut() {
+            if d.wants_vwap(ts) && printed {
+                if let Some(s) = st.close.as_mut() {
+                    d.add_trade(s, ts, ev.price, ev.qty);
+                }
+            }
+        }
+        if let Some(d) = self.coordinated.as_mut() {
+            d.note_trade(ts);
+        }
+        if let Some(d) = self.otr.as_mut() {
+            d.on_event(&c, &mut st.otr, &mut st.otr_latched, false, true, &mut emit);
+        }
+        st.after(ev, printed);
+    }
+
+    /// Every other kind (replaces, hidden trades, crosses, IEX trades and quotes, status, …): every detector step
+    /// that the event's classification calls for, in the order the frequent kinds' paths follow.
+    fn on_general(
+        &mut self,
+        st: &mut SymbolState,
+        ev: &BookEvent,
+        out: &mut (impl FnMut(&Alert) + ?Sized),
+    ) {
+        let ts = ev.ts_ns;
+        let (exec, new_order, withdrawal) = classify(ev, self.hidden_as_exec);
+        let is_orders = FeatureCounts::is_order_message(ev.kind);
+        let is_trade = FeatureCounts::is_execution(ev.kind);
+        let printed = printed(ev);
+        // The median of the orders before this one, then this order joins it.
         let median = match new_order {
             Some(n) => {
-                let m = median_of(&mut st.median, self.cfg.general.median_min_orders);
+                let m = median_of(&mut st.median, self.median_min);
                 st.median.insert(n.qty);
                 Some(m)
             }
             None => None,
         };
-        let c = Ctx {
-            ev,
-            prev_bid: if st.bid_qty > 0 { st.bid } else { 0 },
-            prev_ask: if st.ask_qty > 0 { st.ask } else { 0 },
-            median,
-            last_price_before: st.last_price,
-            exec,
-            new_order,
-            withdrawal,
-            fixed_tick: self.fixed_tick,
-        };
-
+        let c = st.ctx(ev, self.fixed_tick, median, (exec, new_order, withdrawal));
         // Start or extend the aggressive order (sweep) this execution belongs to.
         if let Some(x) = exec {
-            let m = median_of(&mut st.median, self.cfg.general.median_min_orders);
-            self.track_sweep(ev, x, m);
+            let m = median_of(&mut st.median, self.median_min);
+            self.track_sweep(st, ev, x, m);
         }
-        let st = self.syms[idx].as_mut().expect("present");
-
-        {
-            let stats = &mut self.stats;
-            let mut emit = |a: &Alert| {
-                if let crate::alert::Detector::Builtin(k) = a.detector {
-                    stats.alerts[k as usize] += 1;
-                }
-                out(a)
-            };
-            if let Some(d) = self.spoofing.as_mut() {
-                // With no live candidate, only a new order (which may become one) concerns spoofing.
-                if st.spoof_active > 0 || median.is_some() {
-                    d.on_event(&c, &mut st.spoof_active, &mut st.spoof, &mut emit);
-                }
+        let mut emit = counted(&mut self.stats, out);
+        if let Some(d) = self.spoofing.as_mut() {
+            // With no live candidate, only a new order (which may become one) concerns spoofing.
+            if st.spoof_active > 0 || median.is_some() {
+                d.on_event(&c, &mut st.spoof_active, &mut st.spoof, &mut emit);
             }
-            if let (Some(d), Some(s)) = (self.layering.as_mut(), st.layer.as_mut()) {
+        }
+        if let (Some(d), Some(s)) = (self.layering.as_mut(), st.layer.as_mut()) {
+            d.on_event(&c, s, &mut emit);
+        }
+        if self.otr.is_some() {
+            st.otr.record(ts, is_orders, is_trade);
+        }
+        if let Some(d) = self.stuffing.as_mut() {
+            let shared = self.stuff_base_from_otr.then(|| st.otr.window());
+            d.on_event(
+                &c,
+                &mut st.stuff,
+                &mut st.stuff_latched,
+                OrdersTrades {
+                    orders: is_orders as u32,
+                    trades: is_trade as u32,
+                },
+                shared,
+                &mut emit,
+            );
+        }
+        if exec.is_some() {
+            if let (Some(d), Some(s)) = (self.momentum.as_mut(), st.momentum.as_mut()) {
                 d.on_event(&c, s, &mut emit);
             }
-            if self.otr.is_some() {
-                st.otr.record(ts, is_orders, is_trade);
-            }
-            if let Some(d) = self.stuffing.as_mut() {
-                let shared = self.stuff_base_from_otr.then(|| st.otr.window());
-                d.on_event(
-                    &c,
-                    &mut st.stuff,
-                    &mut st.stuff_latched,
-                    OrdersTrades {
-                        orders: is_orders as u32,
-                        trades: is_trade as u32,
-                    },
-                    shared,
-                    &mut emit,
-                );
-            }
-            if exec.is_some() {
-                if let (Some(d), Some(s)) = (self.momentum.as_mut(), st.momentum.as_mut()) {
+        }
+        if let Some(d) = self.close.as_mut() {
+            if d.wants(&c) {
+                if let Some(s) = st.close.as_mut() {
                     d.on_event(&c, s, &mut emit);
                 }
             }
-            if let Some(d) = self.close.as_mut() {
-                if d.wants(&c) {
-                    if let Some(s) = st.close.as_mut() {
-                        d.on_event(&c, s, &mut emit);
-                    }
+            if d.wants_vwap(ts) && printed && ev.kind != EventKind::Trade {
+                if let Some(s) = st.close.as_mut() {
+                    d.add_trade(s, ts, ev.price, ev.qty);
                 }
-                // The time test first: false all day but the last minutes (predictable), whereas `printed` changes
-                // with the event's kind at every event.
-                if d.wants_vwap(ts) && printed && ev.kind != EventKind::Trade {
-                    if let Some(s) = st.close.as_mut() {
-                        d.add_trade(s, ts, ev.price, ev.qty);
-                    }
-                }
-            }
-            if let Some(d) = self.coordinated.as_mut() {
-                if c.exec.is_some() {
-                    d.note_trade(ts);
-                }
-                if let Some(n) = new_order {
-                    if ev.kind == EventKind::Add
-                        && n.side == Side::Buy
-                        && d.small(n.qty as u64)
-                        && (c.prev_bid == 0
-                            || n.price > c.prev_bid
-                            || (c.prev_ask > 0 && n.price >= c.prev_ask))
-                    {
-                        if let Some(s) = st.coord.as_mut() {
-                            d.on_buy(&EvidenceOrder::from_event("buy_order", ev), s, &mut emit);
-                        }
-                    }
-                }
-            }
-            if let Some(d) = self.otr.as_mut() {
-                d.on_event(
-                    &c,
-                    &mut st.otr,
-                    &mut st.otr_latched,
-                    is_orders,
-                    is_trade,
-                    &mut emit,
-                );
             }
         }
+        if let Some(d) = self.coordinated.as_mut() {
+            if c.exec.is_some() {
+                d.note_trade(ts);
+            }
+            if let Some(n) = new_order {
+                if ev.kind == EventKind::Add
+                    && n.side == Side::Buy
+                    && d.small(n.qty as u64)
+                    && (c.prev_bid == 0
+                        || n.price > c.prev_bid
+                        || (c.prev_ask > 0 && n.price >= c.prev_ask))
+                {
+                    if let Some(s) = st.coord.as_mut() {
+                        d.on_buy(&EvidenceOrder::from_event("buy_order", ev), s, &mut emit);
+                    }
+                }
+            }
+        }
+        if let Some(d) = self.otr.as_mut() {
+            d.on_event(
+                &c,
+                &mut st.otr,
+                &mut st.otr_latched,
+                is_orders,
+                is_trade,
+                &mut emit,
+            );
+        }
+        st.after(ev, printed);
+    }
 
-        // State after the event.
-        if printed && ev.price > 0 {
-            st.last_price = ev.price;
+    /// Evaluates the pending aggressive order, if any.
+    fn finish_sweep(
+        &mut self,
+        syms: &mut [Option<Box<SymbolState>>],
+        out: &mut (impl FnMut(&Alert) + ?Sized),
+    ) {
+        let Some(p) = self.sweep.take() else { return };
+        let Some(st) = syms[p.book as usize].as_mut() else {
+            return;
+        };
+        let mut emit = counted(&mut self.stats, out);
+        if p.sweep.in_close_window {
+            if let (Some(d), Some(cs)) = (self.close.as_mut(), st.close.as_mut()) {
+                d.on_sweep(&p.sweep, cs, &mut emit);
+            }
         }
-        if (ev.kind.is_book_change() || ev.kind == EventKind::Quote) && !ev.has(flags::IN_BATCH) {
-            st.bid = ev.bid_price;
-            st.bid_qty = ev.bid_qty;
-            st.ask = ev.ask_price;
-            st.ask_qty = ev.ask_qty;
+        if p.sweep.aggressor == Side::Buy {
+            if let Some(d) = self.coordinated.as_mut().filter(|d| d.small(p.sweep.qty)) {
+                if let Some(cs) = st.coord.as_mut() {
+                    let mut o = p.sweep.last;
+                    o.role = "marketable_buy";
+                    o.order_ref = 0;
+                    o.match_number = 0;
+                    o.side = Side::Buy;
+                    o.mpid = [0; 4];
+                    o.shares = p.sweep.qty.min(u32::MAX as u64) as u32;
+                    d.on_buy(&o, cs, &mut emit);
+                }
+            }
         }
     }
 
-    fn track_sweep(&mut self, ev: &BookEvent, x: Exec, median: u32) {
+    /// Starts or extends the aggressive order (sweep) the execution `x` of `ev` belongs to (`median`: the symbol's
+    /// median displayed size).
+    fn track_sweep(&mut self, st: &mut SymbolState, ev: &BookEvent, x: Exec, median: u32) {
         if let Some(p) = self.sweep.as_mut() {
             // Continuation (checked by the caller: same book, ts and aggressor).
             let sw = &mut p.sweep;
@@ -594,7 +898,6 @@ impl DetectorSet {
             sw.last = EvidenceOrder::from_event("sweep_execution", ev);
             return;
         }
-        let st = self.syms[ev.book as usize].as_mut().expect("present");
         let (in_close_window, vwap_before) = match self.close.as_ref() {
             Some(d) if d.in_window(ev.ts_ns) => match st.close.as_mut() {
                 Some(cs) => (true, cs.vwap_totals(ev.ts_ns)),

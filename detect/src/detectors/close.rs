@@ -34,7 +34,7 @@ use book::{EventKind, Price, Side};
 
 use crate::alert::{Alert, DetectorKind, EvidenceOrder, Value};
 use crate::config::{MarkingTheCloseConfig, NS_PER_MS};
-use crate::ctx::{dir, Ctx};
+use crate::ctx::{dir, Ctx, NewOrder, Withdrawal};
 use crate::window::SlidingWindow;
 
 /// Volume and notional (ticks × shares) of executions.
@@ -194,50 +194,74 @@ impl MarkingTheClose {
 
     #[inline]
     pub(crate) fn on_event(&mut self, c: &Ctx<'_>, s: &mut CloseSym, out: &mut impl FnMut(&Alert)) {
-        let ts = c.ts();
-        if s.active > 0 {
-            if let Some(w) = c.withdrawal {
-                if w.gone {
-                    if let Some(slot) = s
-                        .watched
-                        .iter_mut()
-                        .find(|w2| w2.is_some_and(|x| x.order_ref == w.order_ref))
-                    {
-                        let wch = slot.take().expect("found");
-                        s.active -= 1;
-                        self.watching -= 1;
-                        if ts >= self.cancel_from && ts < self.close {
-                            self.emit_cancel(c, &wch, out);
-                        }
-                    }
-                }
-            }
+        if let Some(w) = c.withdrawal {
+            self.on_withdrawal(c, s, w, out);
         }
         if let (Some(n), Some(median)) = (c.new_order, c.median) {
-            if self.in_window(ts)
-                && median > 0
-                && n.side != Side::None
-                && n.qty as f64 >= self.cfg.size_multiple * median as f64
+            self.on_new_order(c, s, n, median);
+        }
+    }
+
+    /// A withdrawal: a watched order that leaves the book in the last seconds before the close is an alert.
+    #[inline]
+    pub(crate) fn on_withdrawal(
+        &mut self,
+        c: &Ctx<'_>,
+        s: &mut CloseSym,
+        w: Withdrawal,
+        out: &mut impl FnMut(&Alert),
+    ) {
+        let ts = c.ts();
+        if s.active > 0 && w.gone {
+            if let Some(slot) = s
+                .watched
+                .iter_mut()
+                .find(|w2| w2.is_some_and(|x| x.order_ref == w.order_ref))
             {
-                let mut add = EvidenceOrder::from_event("large_order", c.ev);
-                add.order_ref = n.order_ref;
-                add.action = EventKind::Add;
-                let w = Watched {
-                    order_ref: n.order_ref,
-                    side: n.side,
-                    size: n.qty,
-                    median,
-                    add,
-                };
-                if let Some(slot) = s.watched.iter_mut().find(|x| x.is_none()) {
-                    *slot = Some(w);
-                    s.active += 1;
-                    self.watching += 1;
-                } else {
-                    self.dropped += 1;
+                let wch = slot.take().expect("found");
+                s.active -= 1;
+                self.watching -= 1;
+                if ts >= self.cancel_from && ts < self.close {
+                    self.emit_cancel(c, &wch, out);
                 }
             }
         }
+    }
+
+    /// A new order (`median`: the symbol's median displayed size before it): a large one entered in the watched
+    /// period is watched.
+    #[inline]
+    pub(crate) fn on_new_order(&mut self, c: &Ctx<'_>, s: &mut CloseSym, n: NewOrder, median: u32) {
+        let ts = c.ts();
+        if self.in_window(ts)
+            && median > 0
+            && n.side != Side::None
+            && n.qty as f64 >= self.cfg.size_multiple * median as f64
+        {
+            let mut add = EvidenceOrder::from_event("large_order", c.ev);
+            add.order_ref = n.order_ref;
+            add.action = EventKind::Add;
+            let w = Watched {
+                order_ref: n.order_ref,
+                side: n.side,
+                size: n.qty,
+                median,
+                add,
+            };
+            if let Some(slot) = s.watched.iter_mut().find(|x| x.is_none()) {
+                *slot = Some(w);
+                s.active += 1;
+                self.watching += 1;
+            } else {
+                self.dropped += 1;
+            }
+        }
+    }
+
+    /// Whether a withdrawal can concern a watched order (some order is watched, on any symbol).
+    #[inline]
+    pub(crate) fn watching(&self) -> bool {
+        self.watching > 0
     }
 
     fn emit_cancel(&self, c: &Ctx<'_>, w: &Watched, out: &mut impl FnMut(&Alert)) {

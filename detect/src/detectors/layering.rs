@@ -33,7 +33,7 @@ use book::{EventKind, Price, Side};
 
 use crate::alert::{Alert, DetectorKind, EvidenceOrder, Value, MAX_ORDERS};
 use crate::config::{LayeringConfig, NS_PER_MS};
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, Exec, NewOrder, Withdrawal};
 use crate::refindex::RefIndex;
 
 /// Upper bound of tracked orders per symbol (the config value is clamped to this).
@@ -365,118 +365,152 @@ impl Layering {
 
     #[inline]
     pub(crate) fn on_event(&mut self, c: &Ctx<'_>, s: &mut LayerSym, out: &mut impl FnMut(&Alert)) {
-        let ts = c.ts();
         // 1. Withdrawals: feed armed layers, retire tracked orders.
         if let Some(w) = c.withdrawal {
-            if s.armed > 0 {
-                self.on_withdrawal_armed(c, s, w.order_ref, w.qty, w.replace, out);
-            }
-            if let Some(e) = s.index.get_mut(w.order_ref) {
-                e.remaining = if w.replace {
-                    0
-                } else {
-                    e.remaining.saturating_sub(w.qty)
-                };
-                let e = *e;
-                if w.gone || e.remaining == 0 {
-                    s.retire_live(
-                        e.slot as usize,
-                        e.side,
-                        w.order_ref,
-                        ts,
-                        self.hz_tau_s,
-                        true,
-                    );
-                }
-            }
+            self.on_withdrawal(c, s, w, out);
         }
         // 2. Executions: against a tracked order (disqualifies it), or on the opposite side (may arm a layer).
         if let Some(x) = c.exec {
-            if !s.traded {
-                s.hz_advance(ts, self.hz_tau_s);
-                s.traded = true;
-            }
-            if let Some(e) = s.index.get(x.order_ref) {
+            self.on_exec(c, s, x);
+        }
+        // 3. New large order.
+        if let (Some(n), Some(median)) = (c.new_order, c.median) {
+            self.on_new_order(c, s, n, median);
+        }
+        // 4. Expire arms whose cancel window has passed.
+        Self::expire(s, c.ts());
+    }
+
+    /// A withdrawal: feeds armed layers, retires a tracked order. Call [`expire`](Self::expire) after the event.
+    #[inline]
+    pub(crate) fn on_withdrawal(
+        &mut self,
+        c: &Ctx<'_>,
+        s: &mut LayerSym,
+        w: Withdrawal,
+        out: &mut impl FnMut(&Alert),
+    ) {
+        let ts = c.ts();
+        if s.armed > 0 {
+            self.on_withdrawal_armed(c, s, w.order_ref, w.qty, w.replace, out);
+        }
+        if let Some(e) = s.index.get_mut(w.order_ref) {
+            e.remaining = if w.replace {
+                0
+            } else {
+                e.remaining.saturating_sub(w.qty)
+            };
+            let e = *e;
+            if w.gone || e.remaining == 0 {
                 s.retire_live(
                     e.slot as usize,
                     e.side,
-                    x.order_ref,
+                    w.order_ref,
+                    ts,
+                    self.hz_tau_s,
+                    true,
+                );
+            }
+        }
+    }
+
+    /// An execution: against a tracked order (disqualifies it), or on the opposite side (may arm a layer). Call
+    /// [`expire`](Self::expire) after the event.
+    #[inline]
+    pub(crate) fn on_exec(&mut self, c: &Ctx<'_>, s: &mut LayerSym, x: Exec) {
+        let ts = c.ts();
+        if !s.traded {
+            s.hz_advance(ts, self.hz_tau_s);
+            s.traded = true;
+        }
+        if let Some(e) = s.index.get(x.order_ref) {
+            s.retire_live(
+                e.slot as usize,
+                e.side,
+                x.order_ref,
+                ts,
+                self.hz_tau_s,
+                false,
+            );
+        }
+        if s.armed > 0 && x.order_ref != 0 {
+            for arm in s.cold.arms.iter_mut().filter(|a| a.active) {
+                if let Some(m) = arm.members[..arm.n]
+                    .iter_mut()
+                    .find(|m| m.order_ref == x.order_ref)
+                {
+                    m.resting = m.resting.saturating_sub(x.qty);
+                }
+            }
+        }
+        let layer_side = x.resting.opposite();
+        if layer_side != Side::None
+            && s.live_side[layer_side as usize] as usize >= self.cfg.min_orders
+        {
+            self.try_arm(c, s, layer_side, ts);
+        }
+    }
+
+    /// A new order (`median`: the symbol's median displayed size before it): a large one is tracked. Call
+    /// [`expire`](Self::expire) after the event.
+    #[inline]
+    pub(crate) fn on_new_order(&mut self, c: &Ctx<'_>, s: &mut LayerSym, n: NewOrder, median: u32) {
+        let ts = c.ts();
+        if median > 0
+            && n.side != Side::None
+            && n.order_ref != 0
+            && n.qty as f64 >= self.cfg.size_multiple * median as f64
+        {
+            let slot = s.next as usize;
+            let old = *s.meta(slot);
+            if old.live {
+                if ts.saturating_sub(old.ts) <= self.place_ns + self.exec_ns {
+                    self.evicted += 1;
+                }
+                s.retire(slot, ts, self.hz_tau_s, false);
+            }
+            // A reused reference (bad input) must not leave a stale index entry behind.
+            if let Some(old) = s.index.get(n.order_ref) {
+                s.retire_live(
+                    old.slot as usize,
+                    old.side,
+                    n.order_ref,
                     ts,
                     self.hz_tau_s,
                     false,
                 );
             }
-            if s.armed > 0 && x.order_ref != 0 {
-                for arm in s.cold.arms.iter_mut().filter(|a| a.active) {
-                    if let Some(m) = arm.members[..arm.n]
-                        .iter_mut()
-                        .find(|m| m.order_ref == x.order_ref)
-                    {
-                        m.resting = m.resting.saturating_sub(x.qty);
-                    }
-                }
-            }
-            let layer_side = x.resting.opposite();
-            if layer_side != Side::None
-                && s.live_side[layer_side as usize] as usize >= self.cfg.min_orders
-            {
-                self.try_arm(c, s, layer_side, ts);
-            }
-        }
-        // 3. New large order.
-        if let (Some(n), Some(median)) = (c.new_order, c.median) {
-            if median > 0
-                && n.side != Side::None
-                && n.order_ref != 0
-                && n.qty as f64 >= self.cfg.size_multiple * median as f64
-            {
-                let slot = s.next as usize;
-                let old = *s.meta(slot);
-                if old.live {
-                    if ts.saturating_sub(old.ts) <= self.place_ns + self.exec_ns {
-                        self.evicted += 1;
-                    }
-                    s.retire(slot, ts, self.hz_tau_s, false);
-                }
-                // A reused reference (bad input) must not leave a stale index entry behind.
-                if let Some(old) = s.index.get(n.order_ref) {
-                    s.retire_live(
-                        old.slot as usize,
-                        old.side,
-                        n.order_ref,
-                        ts,
-                        self.hz_tau_s,
-                        false,
-                    );
-                }
-                s.hz_advance(ts, self.hz_tau_s);
-                let b = &mut s.ring[slot / BLOCK];
-                b.meta[slot % BLOCK] = Meta {
-                    ts,
-                    live: true,
+            s.hz_advance(ts, self.hz_tau_s);
+            let b = &mut s.ring[slot / BLOCK];
+            b.meta[slot % BLOCK] = Meta {
+                ts,
+                live: true,
+                side: n.side,
+                mpid: self.group(c.ev.mpid),
+            };
+            b.info[slot % BLOCK] = Info {
+                order_ref: n.order_ref,
+                price: n.price,
+                seq: c.ev.seq,
+                size: n.qty,
+                median,
+            };
+            s.index.insert(
+                n.order_ref,
+                Live {
+                    slot: slot as u16,
                     side: n.side,
-                    mpid: self.group(c.ev.mpid),
-                };
-                b.info[slot % BLOCK] = Info {
-                    order_ref: n.order_ref,
-                    price: n.price,
-                    seq: c.ev.seq,
-                    size: n.qty,
-                    median,
-                };
-                s.index.insert(
-                    n.order_ref,
-                    Live {
-                        slot: slot as u16,
-                        side: n.side,
-                        remaining: n.qty,
-                    },
-                );
-                s.live_side[n.side as usize] += 1;
-                s.next = ((slot + 1) % s.ring_len as usize) as u16;
-            }
+                    remaining: n.qty,
+                },
+            );
+            s.live_side[n.side as usize] += 1;
+            s.next = ((slot + 1) % s.ring_len as usize) as u16;
         }
-        // 4. Expire arms whose cancel window has passed.
+    }
+
+    /// Expires the armed layers whose cancel window has passed (at the end of every event of the symbol).
+    #[inline]
+    pub(crate) fn expire(s: &mut LayerSym, ts: u64) {
         if s.armed > 0 {
             for arm in s.cold.arms.iter_mut().filter(|a| a.active) {
                 if ts > arm.deadline {

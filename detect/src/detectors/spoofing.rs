@@ -24,7 +24,7 @@ use book::{EventKind, Price, Side};
 
 use crate::alert::{Alert, DetectorKind, EvidenceOrder};
 use crate::config::{SpoofingConfig, NS_PER_MS};
-use crate::ctx::{ticks_behind, Ctx};
+use crate::ctx::{ticks_behind, Ctx, Exec, NewOrder, Withdrawal};
 
 /// Opposite-side executions kept as evidence per candidate.
 const KEEP_EXECS: usize = 2;
@@ -93,82 +93,114 @@ impl Spoofing {
         s: &mut SpoofSym,
         out: &mut impl FnMut(&Alert),
     ) {
-        let ts = c.ts();
         if *active > 0 {
-            // Executions: against a candidate (disqualifies it) or on the opposite side (evidence).
             if let Some(x) = c.exec {
-                for slot in s.slots.iter_mut() {
-                    let Some(cand) = slot else { continue };
-                    if ts.saturating_sub(cand.add.ts_ns) > self.max_life_ns {
-                        *slot = None;
-                        *active -= 1;
-                        continue;
-                    }
-                    if x.order_ref != 0 && x.order_ref == cand.order_ref {
-                        cand.executed = true;
-                    } else if x.resting == cand.side.opposite() {
-                        if (cand.opposite_execs as usize) < KEEP_EXECS {
-                            cand.execs[cand.opposite_execs as usize] =
-                                EvidenceOrder::from_event("opposite_execution", c.ev);
-                        }
-                        cand.opposite_execs += 1;
-                        cand.opposite_shares += x.qty as u64;
-                    }
-                }
+                self.on_exec(c, x, active, s);
             }
-            // Withdrawals of a candidate.
             if let Some(w) = c.withdrawal {
-                for slot in s.slots.iter_mut() {
-                    let Some(cand) = slot else { continue };
-                    if cand.order_ref != w.order_ref {
-                        continue;
-                    }
-                    if w.gone {
-                        let cand = *cand;
-                        *slot = None;
-                        *active -= 1;
-                        self.evaluate(c, &cand, out);
-                    }
-                    break;
-                }
+                self.on_withdrawal(c, w, active, s, out);
             }
         }
-        // New large order near the touch.
         if let (Some(n), Some(median)) = (c.new_order, c.median) {
-            if median > 0
-                && n.side != Side::None
-                && n.qty as f64 >= self.cfg.size_multiple * median as f64
-            {
-                let best = match n.side {
-                    Side::Buy => c.prev_bid,
-                    _ => c.prev_ask,
-                };
-                let behind = if best > 0 {
-                    ticks_behind(n.side, n.price, best, c.tick(best))
-                } else {
-                    0
-                };
-                if behind <= self.cfg.max_distance_ticks as i64 {
-                    let mut add = EvidenceOrder::from_event("spoof_order", c.ev);
-                    add.order_ref = n.order_ref;
-                    add.action = EventKind::Add;
-                    let cand = Candidate {
-                        live: true,
-                        executed: false,
-                        side: n.side,
-                        order_ref: n.order_ref,
-                        price: n.price,
-                        size: n.qty,
-                        median,
-                        ticks_from_best: behind,
-                        best_at_entry: best,
-                        add,
-                        opposite_execs: 0,
-                        opposite_shares: 0,
-                        execs: [add; KEEP_EXECS],
-                    };
-                    self.insert(s, active, cand, ts);
+            self.on_new_order(c, n, median, active, s);
+        }
+    }
+
+    /// An execution while candidates are live (`*active > 0`): against a candidate (disqualifies it) or on the
+    /// opposite side (evidence).
+    #[inline]
+    pub(crate) fn on_exec(&mut self, c: &Ctx<'_>, x: Exec, active: &mut u32, s: &mut SpoofSym) {
+        let ts = c.ts();
+        for slot in s.slots.iter_mut() {
+            let Some(cand) = slot else { continue };
+            if ts.saturating_sub(cand.add.ts_ns) > self.max_life_ns {
+                *slot = None;
+                *active -= 1;
+                continue;
+            }
+            if x.order_ref != 0 && x.order_ref == cand.order_ref {
+                cand.executed = true;
+            } else if x.resting == cand.side.opposite() {
+                if (cand.opposite_execs as usize) < KEEP_EXECS {
+                    cand.execs[cand.opposite_execs as usize] =
+                        EvidenceOrder::from_event("opposite_execution", c.ev);
                 }
+                cand.opposite_execs += 1;
+                cand.opposite_shares += x.qty as u64;
+            }
+        }
+    }
+
+    /// A withdrawal while candidates are live (`*active > 0`): a candidate that leaves the book is evaluated.
+    #[inline]
+    pub(crate) fn on_withdrawal(
+        &mut self,
+        c: &Ctx<'_>,
+        w: Withdrawal,
+        active: &mut u32,
+        s: &mut SpoofSym,
+        out: &mut impl FnMut(&Alert),
+    ) {
+        for slot in s.slots.iter_mut() {
+            let Some(cand) = slot else { continue };
+            if cand.order_ref != w.order_ref {
+                continue;
+            }
+            if w.gone {
+                let cand = *cand;
+                *slot = None;
+                *active -= 1;
+                self.evaluate(c, &cand, out);
+            }
+            break;
+        }
+    }
+
+    /// A new order (`median`: the symbol's median displayed size before it): a large one near the touch becomes a
+    /// candidate.
+    #[inline]
+    pub(crate) fn on_new_order(
+        &mut self,
+        c: &Ctx<'_>,
+        n: NewOrder,
+        median: u32,
+        active: &mut u32,
+        s: &mut SpoofSym,
+    ) {
+        let ts = c.ts();
+        if median > 0
+            && n.side != Side::None
+            && n.qty as f64 >= self.cfg.size_multiple * median as f64
+        {
+            let best = match n.side {
+                Side::Buy => c.prev_bid,
+                _ => c.prev_ask,
+            };
+            let behind = if best > 0 {
+                ticks_behind(n.side, n.price, best, c.tick(best))
+            } else {
+                0
+            };
+            if behind <= self.cfg.max_distance_ticks as i64 {
+                let mut add = EvidenceOrder::from_event("spoof_order", c.ev);
+                add.order_ref = n.order_ref;
+                add.action = EventKind::Add;
+                let cand = Candidate {
+                    live: true,
+                    executed: false,
+                    side: n.side,
+                    order_ref: n.order_ref,
+                    price: n.price,
+                    size: n.qty,
+                    median,
+                    ticks_from_best: behind,
+                    best_at_entry: best,
+                    add,
+                    opposite_execs: 0,
+                    opposite_shares: 0,
+                    execs: [add; KEEP_EXECS],
+                };
+                self.insert(s, active, cand, ts);
             }
         }
     }
