@@ -161,7 +161,7 @@ impl OrderToTrade {
 
     /// `orders`/`trades`: whether the event is an order message / an execution of the symbol; `latched`: the
     /// symbol's quiet flag (kept in the symbol's first cache line by the caller).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn on_event(
         &mut self,
         c: &Ctx<'_>,
@@ -174,29 +174,44 @@ impl OrderToTrade {
         if !orders && !trades {
             return;
         }
-        let v = OrdersTrades {
-            orders: orders as u32,
-            trades: trades as u32,
-        };
         // The window was updated by `OtrSym::record`. Below the minimum count nothing can fire: the window's O(1)
         // bound decides that for most events, the exact total is summed only above it or after an alert.
-        let min = self.cfg.min_order_messages;
-        if *latched || OrdersTrades::unpack(s.win.bound()).orders >= min {
-            let w = OrdersTrades::unpack(s.win.total());
-            if let Some(ratio) = self.check(w, min, latched) {
-                let a = self.alert(c, w, ratio, min, s.win.start_ns(), None);
-                out(&a);
-            }
+        if *latched || OrdersTrades::unpack(s.win.bound()).orders >= self.cfg.min_order_messages {
+            self.check_symbol(c, s, latched, out);
         }
-        // Per MPID: only events of attributed orders (an execution's MPID is the resting order's).
+        // Per MPID: only events of attributed orders (an execution's MPID is the resting order's). An MPID is
+        // attributed when a byte is neither NUL nor a space (clearing bit 5 of each byte zeroes exactly those).
         if self.cfg.per_mpid
-            && c.ev.mpid.iter().any(|&b| b != 0 && b != b' ')
+            && u32::from_ne_bytes(c.ev.mpid) & 0xDFDF_DFDF != 0
             && c.ev.kind != book::EventKind::HiddenTrade
         {
+            let v = OrdersTrades {
+                orders: orders as u32,
+                trades: trades as u32,
+            };
             self.on_mpid(c, v, out);
         }
     }
 
+    /// The symbol's exact window total, the check and the alert.
+    #[cold]
+    #[inline(never)]
+    fn check_symbol(
+        &mut self,
+        c: &Ctx<'_>,
+        s: &mut OtrSym,
+        latched: &mut bool,
+        out: &mut impl FnMut(&Alert),
+    ) {
+        let min = self.cfg.min_order_messages;
+        let w = OrdersTrades::unpack(s.win.total());
+        if let Some(ratio) = self.check(w, min, latched) {
+            let a = self.alert(c, w, ratio, min, s.win.start_ns(), None);
+            out(&a);
+        }
+    }
+
+    #[inline(never)]
     fn on_mpid(&mut self, c: &Ctx<'_>, v: OrdersTrades, out: &mut impl FnMut(&Alert)) {
         let ts = c.ts();
         let key = ((c.ev.book as u64) << 32) | u32::from_be_bytes(c.ev.mpid) as u64;

@@ -107,7 +107,7 @@ impl QuoteStuffing {
     /// `shared_base`: the symbol's order-to-trade window when it has the baseline's geometry (same length, 60
     /// buckets) and is updated with this event before this call; its order counts are then the baseline, and the
     /// symbol's own baseline window is not kept.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn on_event(
         &mut self,
         c: &Ctx<'_>,
@@ -131,15 +131,38 @@ impl QuoteStuffing {
             }
         }
         if *latched {
-            if OrdersTrades::unpack(s.win.total()).orders * 2 < self.cfg.min_messages {
-                *latched = false;
-            }
+            self.latched(s, latched);
             return;
         }
         // The window's O(1) bound rules out most events; the exact total is summed only above it.
         if !orders || OrdersTrades::unpack(s.win.bound()).orders < self.cfg.min_messages {
             return;
         }
+        self.check(c, s, latched, shared_base, out);
+    }
+
+    /// After an alert: quiet until the window count falls below half of `min_messages`.
+    #[cold]
+    #[inline(never)]
+    fn latched(&self, s: &StuffSym, latched: &mut bool) {
+        if OrdersTrades::unpack(s.win.total()).orders * 2 < self.cfg.min_messages {
+            *latched = false;
+        }
+    }
+
+    /// The exact window total, the baseline and the order-to-trade ratio, and the alert (the bound reached
+    /// `min_messages`).
+    #[cold]
+    #[inline(never)]
+    fn check(
+        &self,
+        c: &Ctx<'_>,
+        s: &mut StuffSym,
+        latched: &mut bool,
+        shared_base: Option<&CountWindow<60>>,
+        out: &mut impl FnMut(&Alert),
+    ) {
+        let ts = c.ts();
         let w = OrdersTrades::unpack(s.win.total());
         if w.orders < self.cfg.min_messages {
             return;
