@@ -74,6 +74,12 @@ impl<V: Copy + Default> RefIndex<V> {
         }
     }
 
+    /// Whether `k` may be present (false: certainly absent; reads only the header line).
+    #[inline(always)]
+    pub(crate) fn may_hold(&self, k: u64) -> bool {
+        k != 0 && self.len != 0 && self.maybe(k)
+    }
+
     /// Whether `k` may be present (false: certainly absent).
     #[inline]
     fn maybe(&self, k: u64) -> bool {

@@ -612,7 +612,7 @@ impl StreamingMedian {
     }
 
     /// Inserts a value, evicting the oldest when full.
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, v: u32) {
         let b = Self::bucket(v);
         if self.len == self.ring.len() {
@@ -633,7 +633,7 @@ impl StreamingMedian {
     }
 
     /// The median (see the type docs), or 0 when empty.
-    #[inline]
+    #[inline(always)]
     pub fn median(&mut self) -> u32 {
         if self.since_refresh >= self.refresh {
             self.cached = self.compute();
@@ -642,6 +642,7 @@ impl StreamingMedian {
         self.cached
     }
 
+    #[inline(never)]
     fn compute(&self) -> u32 {
         if self.len == 0 {
             return 0;

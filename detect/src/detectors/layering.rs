@@ -382,7 +382,7 @@ impl Layering {
     }
 
     /// A withdrawal: feeds armed layers, retires a tracked order. Call [`expire`](Self::expire) after the event.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn on_withdrawal(
         &mut self,
         c: &Ctx<'_>,
@@ -390,10 +390,18 @@ impl Layering {
         w: Withdrawal,
         out: &mut impl FnMut(&Alert),
     ) {
-        let ts = c.ts();
         if s.armed > 0 {
             self.on_withdrawal_armed(c, s, w.order_ref, w.qty, w.replace, out);
         }
+        // Most withdrawals concern untracked orders: the index's filter (in its header line) says so.
+        if s.index.may_hold(w.order_ref) {
+            self.withdraw_tracked(c.ts(), s, w);
+        }
+    }
+
+    /// A withdrawal of an order the index may hold.
+    #[inline(never)]
+    fn withdraw_tracked(&mut self, ts: u64, s: &mut LayerSym, w: Withdrawal) {
         if let Some(e) = s.index.get_mut(w.order_ref) {
             e.remaining = if w.replace {
                 0
@@ -416,7 +424,7 @@ impl Layering {
 
     /// An execution: against a tracked order (disqualifies it), or on the opposite side (may arm a layer). Call
     /// [`expire`](Self::expire) after the event.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn on_exec(&mut self, c: &Ctx<'_>, s: &mut LayerSym, x: Exec) {
         let ts = c.ts();
         if !s.traded {
@@ -453,74 +461,88 @@ impl Layering {
 
     /// A new order (`median`: the symbol's median displayed size before it): a large one is tracked. Call
     /// [`expire`](Self::expire) after the event.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn on_new_order(&mut self, c: &Ctx<'_>, s: &mut LayerSym, n: NewOrder, median: u32) {
-        let ts = c.ts();
         if median > 0
             && n.side != Side::None
             && n.order_ref != 0
             && n.qty as f64 >= self.cfg.size_multiple * median as f64
         {
-            let slot = s.next as usize;
-            let old = *s.meta(slot);
-            if old.live {
-                if ts.saturating_sub(old.ts) <= self.place_ns + self.exec_ns {
-                    self.evicted += 1;
-                }
-                s.retire(slot, ts, self.hz_tau_s, false);
-            }
-            // A reused reference (bad input) must not leave a stale index entry behind.
-            if let Some(old) = s.index.get(n.order_ref) {
-                s.retire_live(
-                    old.slot as usize,
-                    old.side,
-                    n.order_ref,
-                    ts,
-                    self.hz_tau_s,
-                    false,
-                );
-            }
-            s.hz_advance(ts, self.hz_tau_s);
-            let b = &mut s.ring[slot / BLOCK];
-            b.meta[slot % BLOCK] = Meta {
-                ts,
-                live: true,
-                side: n.side,
-                mpid: self.group(c.ev.mpid),
-            };
-            b.info[slot % BLOCK] = Info {
-                order_ref: n.order_ref,
-                price: n.price,
-                seq: c.ev.seq,
-                size: n.qty,
-                median,
-            };
-            s.index.insert(
-                n.order_ref,
-                Live {
-                    slot: slot as u16,
-                    side: n.side,
-                    remaining: n.qty,
-                },
-            );
-            s.live_side[n.side as usize] += 1;
-            s.next = ((slot + 1) % s.ring_len as usize) as u16;
+            self.track(c, s, n, median);
         }
+    }
+
+    /// Tracks the large order `n`.
+    #[inline(never)]
+    fn track(&mut self, c: &Ctx<'_>, s: &mut LayerSym, n: NewOrder, median: u32) {
+        let ts = c.ts();
+        let slot = s.next as usize;
+        let old = *s.meta(slot);
+        if old.live {
+            if ts.saturating_sub(old.ts) <= self.place_ns + self.exec_ns {
+                self.evicted += 1;
+            }
+            s.retire(slot, ts, self.hz_tau_s, false);
+        }
+        // A reused reference (bad input) must not leave a stale index entry behind.
+        if let Some(old) = s.index.get(n.order_ref) {
+            s.retire_live(
+                old.slot as usize,
+                old.side,
+                n.order_ref,
+                ts,
+                self.hz_tau_s,
+                false,
+            );
+        }
+        s.hz_advance(ts, self.hz_tau_s);
+        let b = &mut s.ring[slot / BLOCK];
+        b.meta[slot % BLOCK] = Meta {
+            ts,
+            live: true,
+            side: n.side,
+            mpid: self.group(c.ev.mpid),
+        };
+        b.info[slot % BLOCK] = Info {
+            order_ref: n.order_ref,
+            price: n.price,
+            seq: c.ev.seq,
+            size: n.qty,
+            median,
+        };
+        s.index.insert(
+            n.order_ref,
+            Live {
+                slot: slot as u16,
+                side: n.side,
+                remaining: n.qty,
+            },
+        );
+        s.live_side[n.side as usize] += 1;
+        s.next = ((slot + 1) % s.ring_len as usize) as u16;
     }
 
     /// Expires the armed layers whose cancel window has passed (at the end of every event of the symbol).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn expire(s: &mut LayerSym, ts: u64) {
         if s.armed > 0 {
-            for arm in s.cold.arms.iter_mut().filter(|a| a.active) {
-                if ts > arm.deadline {
-                    arm.active = false;
-                    s.armed -= 1;
-                }
+            Self::expire_armed(s, ts);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn expire_armed(s: &mut LayerSym, ts: u64) {
+        for arm in s.cold.arms.iter_mut().filter(|a| a.active) {
+            if ts > arm.deadline {
+                arm.active = false;
+                s.armed -= 1;
             }
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn on_withdrawal_armed(
         &mut self,
         c: &Ctx<'_>,

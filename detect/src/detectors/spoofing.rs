@@ -108,7 +108,8 @@ impl Spoofing {
 
     /// An execution while candidates are live (`*active > 0`): against a candidate (disqualifies it) or on the
     /// opposite side (evidence).
-    #[inline]
+    #[cold]
+    #[inline(never)]
     pub(crate) fn on_exec(&mut self, c: &Ctx<'_>, x: Exec, active: &mut u32, s: &mut SpoofSym) {
         let ts = c.ts();
         for slot in s.slots.iter_mut() {
@@ -132,7 +133,8 @@ impl Spoofing {
     }
 
     /// A withdrawal while candidates are live (`*active > 0`): a candidate that leaves the book is evaluated.
-    #[inline]
+    #[cold]
+    #[inline(never)]
     pub(crate) fn on_withdrawal(
         &mut self,
         c: &Ctx<'_>,
@@ -158,7 +160,7 @@ impl Spoofing {
 
     /// A new order (`median`: the symbol's median displayed size before it): a large one near the touch becomes a
     /// candidate.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn on_new_order(
         &mut self,
         c: &Ctx<'_>,
@@ -167,41 +169,55 @@ impl Spoofing {
         active: &mut u32,
         s: &mut SpoofSym,
     ) {
-        let ts = c.ts();
         if median > 0
             && n.side != Side::None
             && n.qty as f64 >= self.cfg.size_multiple * median as f64
         {
-            let best = match n.side {
-                Side::Buy => c.prev_bid,
-                _ => c.prev_ask,
+            self.large_order(c, n, median, active, s);
+        }
+    }
+
+    /// A large new order: a candidate if it is near the touch.
+    #[cold]
+    #[inline(never)]
+    fn large_order(
+        &mut self,
+        c: &Ctx<'_>,
+        n: NewOrder,
+        median: u32,
+        active: &mut u32,
+        s: &mut SpoofSym,
+    ) {
+        let ts = c.ts();
+        let best = match n.side {
+            Side::Buy => c.prev_bid,
+            _ => c.prev_ask,
+        };
+        let behind = if best > 0 {
+            ticks_behind(n.side, n.price, best, c.tick(best))
+        } else {
+            0
+        };
+        if behind <= self.cfg.max_distance_ticks as i64 {
+            let mut add = EvidenceOrder::from_event("spoof_order", c.ev);
+            add.order_ref = n.order_ref;
+            add.action = EventKind::Add;
+            let cand = Candidate {
+                live: true,
+                executed: false,
+                side: n.side,
+                order_ref: n.order_ref,
+                price: n.price,
+                size: n.qty,
+                median,
+                ticks_from_best: behind,
+                best_at_entry: best,
+                add,
+                opposite_execs: 0,
+                opposite_shares: 0,
+                execs: [add; KEEP_EXECS],
             };
-            let behind = if best > 0 {
-                ticks_behind(n.side, n.price, best, c.tick(best))
-            } else {
-                0
-            };
-            if behind <= self.cfg.max_distance_ticks as i64 {
-                let mut add = EvidenceOrder::from_event("spoof_order", c.ev);
-                add.order_ref = n.order_ref;
-                add.action = EventKind::Add;
-                let cand = Candidate {
-                    live: true,
-                    executed: false,
-                    side: n.side,
-                    order_ref: n.order_ref,
-                    price: n.price,
-                    size: n.qty,
-                    median,
-                    ticks_from_best: behind,
-                    best_at_entry: best,
-                    add,
-                    opposite_execs: 0,
-                    opposite_shares: 0,
-                    execs: [add; KEEP_EXECS],
-                };
-                self.insert(s, active, cand, ts);
-            }
+            self.insert(s, active, cand, ts);
         }
     }
 
