@@ -110,6 +110,34 @@ fn main() {
         &mut Books::new(StoreConfig::default()),
         |_| events += 1,
     );
+    if name.as_deref() == Some("donly") {
+        let mut evs = Vec::with_capacity(events as usize);
+        replay(
+            &cap,
+            UdpFilter::default(),
+            &mut Books::new(StoreConfig::default()),
+            |e| evs.push(*e),
+        );
+        let cfg = figures[1].1.clone().expect("all");
+        let mut best = u64::MAX;
+        for _ in 0..9 {
+            let mut set = fresh_set(&cfg);
+            let mut n = 0u64;
+            let c0 = thread_cpu_ns().unwrap();
+            for e in &evs {
+                set.on_event(e, &mut |_: &Alert| n += 1);
+            }
+            set.finish(&mut |_: &Alert| n += 1);
+            best = best.min(thread_cpu_ns().unwrap() - c0);
+            std::hint::black_box(n);
+        }
+        println!("detect only {:.1} ns/event", best as f64 / evs.len() as f64);
+        return;
+    }
+    if name.as_deref() == Some("construct") {
+        construction_cost();
+        return;
+    }
     if name.as_deref() == Some("ratio") {
         ratio(&cap, events, &figures[1].1);
         return;
@@ -162,4 +190,23 @@ fn ratio(cap: &Capture, events: u64, all: &Option<DetectConfig>) {
         ratios[0],
         ratios[ROUNDS - 1],
     );
+}
+
+#[allow(dead_code)]
+fn construction_cost() {
+    let cfg = DetectConfig::default();
+    for _ in 0..5 {
+        let c0 = thread_cpu_ns().unwrap();
+        let set = std::hint::black_box(fresh_set(&cfg));
+        let c1 = thread_cpu_ns().unwrap();
+        let books = std::hint::black_box(Books::new(StoreConfig::default()));
+        let c2 = thread_cpu_ns().unwrap();
+        drop(set);
+        drop(books);
+        println!(
+            "detector set {:.2} ms, books {:.2} ms",
+            (c1 - c0) as f64 / 1e6,
+            (c2 - c1) as f64 / 1e6
+        );
+    }
 }

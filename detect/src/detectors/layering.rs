@@ -163,8 +163,16 @@ impl Arm {
 ///
 /// Layout: events of one symbol are sparse, so this state is cold on every event and its cost is the number of
 /// cache lines it touches. The index header with its filter is line 0; everything else read on the common paths
-/// (arm count, ring cursor, live counts, hazard, the ring and cold pointers) is line 1; the armed layers, read only
-/// while one is armed or when an execution may arm one, are out of line in [`LayerCold`].
+/// (arm count, ring cursor, live counts, hazard, the ring and cold pointers) is line 1; the recent segment of the
+/// ring (read at placements, retirements and executions) is line 2; the armed layers, read only while one is armed
+/// or when an execution may arm one, are out of line in [`LayerCold`].
+///
+/// The recent segment: ring slots `tail .. tail + recent_len` (modulo the ring length, ending at `next`) hold the
+/// placements not yet found older than `recent_from`, and `recent_live` counts the live ones per side. An
+/// execution looks for a layer only among live placements of one side no older than the placement and execution
+/// windows, newest first, stopping at the first older one; once the segment's tail has moved up to that age,
+/// those placements lie in the segment, so a side with fewer than `min_orders` live placements in it cannot
+/// hold a layer and the walk is skipped (most executions: large orders are mostly cancelled within seconds).
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub(crate) struct LayerSym {
@@ -185,9 +193,17 @@ pub(crate) struct LayerSym {
     /// The ring: slot `i` is `ring[i / BLOCK]`, entry `i % BLOCK`.
     ring: Box<[Block]>,
     cold: Box<LayerCold>,
+    /// First slot of the recent segment.
+    tail: u16,
+    /// Slots in the recent segment.
+    recent_len: u16,
+    /// Live placements in the recent segment, per side.
+    recent_live: [u16; 3],
+    /// The age bound the tail was last moved up to (placements before the tail are older).
+    recent_from: u64,
 }
 
-const _: () = assert!(std::mem::size_of::<LayerSym>() == 128);
+const _: () = assert!(std::mem::size_of::<LayerSym>() == 192);
 const _: () = assert!(MAX_TRACKED <= u16::MAX as usize + 1);
 
 /// The armed layers of a symbol and its quiet periods (out of line: see [`LayerSym`]).
@@ -216,7 +232,45 @@ impl LayerSym {
                 arms: [Arm::IDLE; ARMS],
                 quiet: [(Side::None, [0; 4], 0); ARMS],
             }),
+            tail: 0,
+            recent_len: 0,
+            recent_live: [0; 3],
+            recent_from: 0,
         }
+    }
+
+    /// Whether ring slot `slot` lies in the recent segment.
+    #[inline]
+    fn in_recent(&self, slot: usize) -> bool {
+        let (tail, len) = (self.tail as usize, self.ring_len as usize);
+        let off = if slot >= tail {
+            slot - tail
+        } else {
+            slot + len - tail
+        };
+        off < self.recent_len as usize
+    }
+
+    /// Moves the recent segment's tail past the placements older than `oldest` (≥ `recent_from`).
+    #[inline(never)]
+    fn advance_recent(&mut self, oldest: u64) {
+        let len = self.ring_len as usize;
+        while self.recent_len > 0 {
+            let t = *self.meta(self.tail as usize);
+            if t.ts >= oldest {
+                break;
+            }
+            if t.live {
+                self.recent_live[t.side as usize] -= 1;
+            }
+            self.tail = if self.tail as usize + 1 == len {
+                0
+            } else {
+                self.tail + 1
+            };
+            self.recent_len -= 1;
+        }
+        self.recent_from = oldest;
     }
 
     /// Heap bytes of one symbol's state beside [`LayerSym`] itself (ring, index table, armed layers).
@@ -287,6 +341,9 @@ impl LayerSym {
         self.hz_advance(ts, tau_s);
         self.ring[slot / BLOCK].meta[slot % BLOCK].live = false;
         self.live_side[side as usize] -= 1;
+        if self.in_recent(slot) {
+            self.recent_live[side as usize] -= 1;
+        }
         self.index.remove(order_ref);
         if withdrawn && self.traded {
             self.hz_withdrawn += 1.0;
@@ -322,6 +379,14 @@ fn binomial_tail(n: usize, k: usize, p: f64) -> f64 {
     total.min(1.0)
 }
 
+/// Scratch buffers of [`Layering::try_arm`]: candidate slots, one group's slots, their prices.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    idx: Box<[u16]>,
+    group: Box<[u16]>,
+    price: Box<[Price]>,
+}
+
 /// The layering detector.
 #[derive(Debug, Clone)]
 pub(crate) struct Layering {
@@ -334,9 +399,8 @@ pub(crate) struct Layering {
     /// Anonymous layers completed but dropped as chance (see `anon_max_chance`).
     pub(crate) chance_rejected: u64,
     hz_tau_s: f64,
-    /// Scratch index buffers for [`Layering::try_arm`] (allocated once, so arming never touches the heap).
-    scratch: Box<[u16]>,
-    scratch_group: Box<[u16]>,
+    /// Scratch buffers for [`Layering::try_arm`] (allocated once, so arming never touches the heap).
+    scratch: Scratch,
 }
 
 impl Layering {
@@ -349,8 +413,11 @@ impl Layering {
             evicted: 0,
             chance_rejected: 0,
             hz_tau_s: cfg.anon_hazard_window_ms as f64 * 1e-3,
-            scratch: vec![0u16; MAX_TRACKED].into_boxed_slice(),
-            scratch_group: vec![0u16; MAX_TRACKED].into_boxed_slice(),
+            scratch: Scratch {
+                idx: vec![0u16; MAX_TRACKED].into_boxed_slice(),
+                group: vec![0u16; MAX_TRACKED].into_boxed_slice(),
+                price: vec![0; MAX_TRACKED].into_boxed_slice(),
+            },
         }
     }
 
@@ -455,7 +522,16 @@ impl Layering {
         if layer_side != Side::None
             && s.live_side[layer_side as usize] as usize >= self.cfg.min_orders
         {
-            self.try_arm(c, s, layer_side, ts);
+            // The walk's placements are in the recent segment once its tail has moved up to their age (unless
+            // time went backwards since the tail last moved: then walk anyway).
+            let oldest_ok = ts.saturating_sub(self.place_ns + self.exec_ns);
+            let exact = oldest_ok >= s.recent_from;
+            if exact {
+                s.advance_recent(oldest_ok);
+            }
+            if !exact || s.recent_live[layer_side as usize] as usize >= self.cfg.min_orders {
+                self.try_arm(c, s, layer_side, ts);
+            }
         }
     }
 
@@ -519,6 +595,13 @@ impl Layering {
             },
         );
         s.live_side[n.side as usize] += 1;
+        // The slot joins the recent segment (when the segment is the whole ring, it was its oldest slot).
+        if s.recent_len == s.ring_len {
+            s.tail = ((slot + 1) % s.ring_len as usize) as u16;
+            s.recent_len -= 1;
+        }
+        s.recent_len += 1;
+        s.recent_live[n.side as usize] += 1;
         s.next = ((slot + 1) % s.ring_len as usize) as u16;
     }
 
@@ -664,11 +747,9 @@ impl Layering {
     /// At an execution against a resting order on the side opposite `side`: find the best layer of each group on
     /// `side` and arm it (unless that group is already armed).
     fn try_arm(&mut self, c: &Ctx<'_>, s: &mut LayerSym, side: Side, ts: u64) {
-        let mut idx = std::mem::take(&mut self.scratch);
-        let mut gi = std::mem::take(&mut self.scratch_group);
-        self.try_arm_with(c, s, side, ts, &mut idx, &mut gi);
-        self.scratch = idx;
-        self.scratch_group = gi;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        self.try_arm_with(c, s, side, ts, &mut scratch);
+        self.scratch = scratch;
     }
 
     fn try_arm_with(
@@ -677,9 +758,13 @@ impl Layering {
         s: &mut LayerSym,
         side: Side,
         ts: u64,
-        idx: &mut [u16],
-        gi: &mut [u16],
+        scratch: &mut Scratch,
     ) {
+        let Scratch {
+            idx,
+            group: gi,
+            price: prices,
+        } = scratch;
         let min_orders = self.cfg.min_orders.max(1);
         let len = s.ring_len as usize;
         let oldest_ok = ts.saturating_sub(self.place_ns + self.exec_ns);
@@ -696,6 +781,8 @@ impl Layering {
                 k += 1;
             }
         }
+        // The recent segment holds every candidate (see `LayerSym`), unless time went back since it last moved.
+        debug_assert!(oldest_ok < s.recent_from || k <= s.recent_live[side as usize] as usize);
         if k < min_orders {
             return;
         }
@@ -737,6 +824,9 @@ impl Layering {
                 continue;
             }
             let gi = &gi[..gn];
+            for (p, &i) in prices.iter_mut().zip(gi) {
+                *p = s.info(i as usize).price;
+            }
             // Best window: most distinct levels, then most orders, then latest.
             let mut best: Option<(usize, usize, usize, usize)> = None; // (levels, orders, start, end)
             let mut end = 0;
@@ -747,17 +837,16 @@ impl Layering {
                     end += 1;
                 }
                 let last_ts = s.meta(gi[end - 1] as usize).ts;
-                if ts.saturating_sub(last_ts) > self.exec_ns || end - start < min_orders {
+                let orders = end - start;
+                if ts.saturating_sub(last_ts) > self.exec_ns || orders < min_orders {
                     continue;
                 }
-                let w = &gi[start..end];
-                let levels = (0..w.len())
-                    .filter(|&j| {
-                        let p = s.info(w[j] as usize).price;
-                        !w[..j].iter().any(|&i| s.info(i as usize).price == p)
-                    })
-                    .count();
-                let orders = w.len();
+                // A window of fewer orders than the best one's levels cannot beat it (levels ≤ orders).
+                if best.is_some_and(|(bl, _, _, _)| orders < bl) {
+                    continue;
+                }
+                let w = &prices[start..end];
+                let levels = (0..w.len()).filter(|&j| !w[..j].contains(&w[j])).count();
                 if best.is_none_or(|(bl, bo, _, _)| (levels, orders) >= (bl, bo)) {
                     best = Some((levels, orders, start, end));
                 }
