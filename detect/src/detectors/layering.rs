@@ -48,7 +48,6 @@ const ARMS: usize = 4;
 #[derive(Debug, Clone, Copy, Default)]
 struct Meta {
     ts: u64,
-    live: bool,
     side: Side,
     mpid: [u8; 4],
 }
@@ -201,9 +200,11 @@ pub(crate) struct LayerSym {
     recent_live: [u16; 3],
     /// The age bound the tail was last moved up to (placements before the tail are older).
     recent_from: u64,
+    /// Live (tracked) slots of the ring, one bit per slot: read and cleared without touching the ring.
+    live: [u64; MAX_TRACKED / 64],
 }
 
-const _: () = assert!(std::mem::size_of::<LayerSym>() == 192);
+const _: () = assert!(std::mem::size_of::<LayerSym>() == 320);
 const _: () = assert!(MAX_TRACKED <= u16::MAX as usize + 1);
 
 /// The armed layers of a symbol and its quiet periods (out of line: see [`LayerSym`]).
@@ -236,7 +237,14 @@ impl LayerSym {
             recent_len: 0,
             recent_live: [0; 3],
             recent_from: 0,
+            live: [0; MAX_TRACKED / 64],
         }
+    }
+
+    /// Whether ring slot `slot` holds a live tracked order.
+    #[inline(always)]
+    fn is_live(&self, slot: usize) -> bool {
+        self.live[slot / 64] >> (slot % 64) & 1 != 0
     }
 
     /// Whether ring slot `slot` lies in the recent segment.
@@ -260,7 +268,7 @@ impl LayerSym {
             if t.ts >= oldest {
                 break;
             }
-            if t.live {
+            if self.is_live(self.tail as usize) {
                 self.recent_live[t.side as usize] -= 1;
             }
             self.tail = if self.tail as usize + 1 == len {
@@ -320,9 +328,8 @@ impl LayerSym {
     /// Stops tracking `slot` if it is live (at time `ts`; `withdrawn` = it left the book by its owner's withdrawal).
     #[inline]
     fn retire(&mut self, slot: usize, ts: u64, tau_s: f64, withdrawn: bool) {
-        let t = self.meta(slot);
-        if t.live {
-            let (side, order_ref) = (t.side, self.info(slot).order_ref);
+        if self.is_live(slot) {
+            let (side, order_ref) = (self.meta(slot).side, self.info(slot).order_ref);
             self.retire_live(slot, side, order_ref, ts, tau_s, withdrawn);
         }
     }
@@ -339,7 +346,7 @@ impl LayerSym {
         withdrawn: bool,
     ) {
         self.hz_advance(ts, tau_s);
-        self.ring[slot / BLOCK].meta[slot % BLOCK].live = false;
+        self.live[slot / 64] &= !(1 << (slot % 64));
         self.live_side[side as usize] -= 1;
         if self.in_recent(slot) {
             self.recent_live[side as usize] -= 1;
@@ -553,8 +560,8 @@ impl Layering {
     fn track(&mut self, c: &Ctx<'_>, s: &mut LayerSym, n: NewOrder, median: u32) {
         let ts = c.ts();
         let slot = s.next as usize;
-        let old = *s.meta(slot);
-        if old.live {
+        if s.is_live(slot) {
+            let old = *s.meta(slot);
             if ts.saturating_sub(old.ts) <= self.place_ns + self.exec_ns {
                 self.evicted += 1;
             }
@@ -572,10 +579,10 @@ impl Layering {
             );
         }
         s.hz_advance(ts, self.hz_tau_s);
+        s.live[slot / 64] |= 1 << (slot % 64);
         let b = &mut s.ring[slot / BLOCK];
         b.meta[slot % BLOCK] = Meta {
             ts,
-            live: true,
             side: n.side,
             mpid: self.group(c.ev.mpid),
         };
@@ -773,10 +780,11 @@ impl Layering {
         for off in 1..=len {
             let i = (s.next as usize + len - off) % len;
             let t = s.meta(i);
-            if t.ts < oldest_ok || (t.ts == 0 && !t.live) {
+            let live = s.is_live(i);
+            if t.ts < oldest_ok || (t.ts == 0 && !live) {
                 break;
             }
-            if t.live && t.side == side && t.ts <= ts {
+            if live && t.side == side && t.ts <= ts {
                 idx[k] = i as u16;
                 k += 1;
             }
