@@ -263,7 +263,7 @@ impl DetectorSet {
         b
     }
 
-    fn new_symbol(&self, symbol: Symbol) -> Box<SymbolState> {
+    fn new_symbol(&self, book: u16, symbol: Symbol) -> Box<SymbolState> {
         let c = &self.cfg;
         Box::new(SymbolState {
             symbol,
@@ -289,7 +289,7 @@ impl DetectorSet {
             } else {
                 SpoofSym::empty()
             },
-            layer: c.layering.enabled.then(|| LayerSym::new(&c.layering)),
+            layer: c.layering.enabled.then(|| LayerSym::new(&c.layering, book)),
             stuff: StuffSym::new(&c.quote_stuffing),
             momentum: c
                 .momentum_ignition
@@ -311,10 +311,19 @@ impl DetectorSet {
     /// not allocate.
     pub fn reserve_symbol(&mut self, book: u16, symbol: Symbol) {
         if book != 0 && self.syms[book as usize].is_none() {
-            let st = self.new_symbol(symbol);
-            self.syms[book as usize] = Some(st);
-            self.d.stats.symbols += 1;
-            self.d.stats.state_bytes += self.sym_bytes;
+            self.add_symbol(book, symbol);
+        }
+    }
+
+    /// Creates the state of `book` (not yet present): the symbol's own and its share of the detectors' tables.
+    #[cold]
+    fn add_symbol(&mut self, book: u16, symbol: Symbol) {
+        let st = self.new_symbol(book, symbol);
+        self.syms[book as usize] = Some(st);
+        self.d.stats.symbols += 1;
+        self.d.stats.state_bytes += self.sym_bytes;
+        if let Some(d) = self.d.layering.as_mut() {
+            d.reserve_symbols(self.d.stats.symbols as usize);
         }
     }
 
@@ -398,10 +407,7 @@ impl DetectorSet {
         }
         let idx = ev.book as usize;
         if self.syms[idx].is_none() {
-            let st = self.new_symbol(ev.symbol);
-            self.syms[idx] = Some(st);
-            self.d.stats.symbols += 1;
-            self.d.stats.state_bytes += self.sym_bytes;
+            self.add_symbol(ev.book, ev.symbol);
         }
         let Some(st) = self.syms[idx].as_deref_mut() else {
             return;

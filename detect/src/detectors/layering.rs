@@ -34,7 +34,7 @@ use book::{EventKind, Price, Side};
 use crate::alert::{Alert, DetectorKind, EvidenceOrder, Value, MAX_ORDERS};
 use crate::config::{LayeringConfig, NS_PER_MS};
 use crate::ctx::{Ctx, Exec, NewOrder, Withdrawal};
-use crate::refindex::RefIndex;
+use crate::refindex::{RefFilter, RefTable, Tracked};
 
 /// Upper bound of tracked orders per symbol (the config value is clamped to this).
 pub(crate) const MAX_TRACKED: usize = 1024;
@@ -44,7 +44,7 @@ const MAX_MEMBERS: usize = 16;
 const ARMS: usize = 4;
 
 /// A tracked large order: the part read when scanning the ring ([`Meta`]) and the rest ([`Info`]); its resting
-/// shares are in the index entry, [`Live`].
+/// shares are in its entry of the detector's table ([`Tracked`]).
 #[derive(Debug, Clone, Copy, Default)]
 struct Meta {
     ts: u64,
@@ -75,15 +75,6 @@ struct Block {
 
 const _: () = assert!(std::mem::size_of::<Meta>() * BLOCK == 64);
 const _: () = assert!(std::mem::size_of::<Info>() == 32);
-
-/// Index entry of a live tracked order: what a withdrawal or execution needs without reading the ring.
-#[derive(Debug, Clone, Copy, Default)]
-struct Live {
-    slot: u16,
-    side: Side,
-    /// Resting shares.
-    remaining: u32,
-}
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Member {
@@ -175,7 +166,10 @@ impl Arm {
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub(crate) struct LayerSym {
-    index: RefIndex<Live>,
+    /// References of the symbol's tracked orders (the orders themselves are in the detector's [`RefTable`]).
+    filter: RefFilter,
+    /// The symbol's book (the table's key beside the reference).
+    book: u16,
     armed: u8,
     /// Whether the symbol has traded (the hazard's exposure counts from its first execution).
     traded: bool,
@@ -216,10 +210,11 @@ struct LayerCold {
 }
 
 impl LayerSym {
-    pub(crate) fn new(cfg: &LayeringConfig) -> Self {
+    pub(crate) fn new(cfg: &LayeringConfig, book: u16) -> Self {
         let n = cfg.max_tracked_per_symbol.clamp(1, MAX_TRACKED);
         LayerSym {
-            index: RefIndex::new(n),
+            filter: RefFilter::default(),
+            book,
             armed: 0,
             traded: false,
             next: 0,
@@ -285,7 +280,7 @@ impl LayerSym {
     pub(crate) fn heap_bytes(cfg: &LayeringConfig) -> u64 {
         let n = cfg.max_tracked_per_symbol.clamp(1, MAX_TRACKED);
         (n.div_ceil(BLOCK) * std::mem::size_of::<Block>()
-            + RefIndex::<Live>::capacity_for(n) * RefIndex::<Live>::ENTRY_BYTES
+            + RefTable::capacity_for(n) * RefTable::ENTRY_BYTES
             + std::mem::size_of::<LayerCold>()) as u64
     }
 
@@ -327,17 +322,19 @@ impl LayerSym {
 
     /// Stops tracking `slot` if it is live (at time `ts`; `withdrawn` = it left the book by its owner's withdrawal).
     #[inline]
-    fn retire(&mut self, slot: usize, ts: u64, tau_s: f64, withdrawn: bool) {
+    fn retire(&mut self, table: &mut RefTable, slot: usize, ts: u64, tau_s: f64, withdrawn: bool) {
         if self.is_live(slot) {
             let (side, order_ref) = (self.meta(slot).side, self.info(slot).order_ref);
-            self.retire_live(slot, side, order_ref, ts, tau_s, withdrawn);
+            self.retire_live(table, slot, side, order_ref, ts, tau_s, withdrawn);
         }
     }
 
     /// Stops tracking the live order `order_ref` (on `side`, in `slot`).
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn retire_live(
         &mut self,
+        table: &mut RefTable,
         slot: usize,
         side: Side,
         order_ref: u64,
@@ -351,16 +348,21 @@ impl LayerSym {
         if self.in_recent(slot) {
             self.recent_live[side as usize] -= 1;
         }
-        self.index.remove(order_ref);
+        table.remove(order_ref, self.book);
+        self.filter.remove(order_ref);
         if withdrawn && self.traded {
             self.hz_withdrawn += 1.0;
         }
     }
 
-    /// Resting shares of the live tracked order `order_ref`.
+    /// The tracked order `order_ref` of this symbol, if any.
     #[inline]
-    fn remaining(&self, order_ref: u64) -> u32 {
-        self.index.get(order_ref).map_or(0, |e| e.remaining)
+    fn tracked(&self, table: &RefTable, order_ref: u64) -> Option<Tracked> {
+        if self.filter.may_hold(order_ref) {
+            table.get(order_ref, self.book)
+        } else {
+            None
+        }
     }
 }
 
@@ -408,6 +410,10 @@ pub(crate) struct Layering {
     hz_tau_s: f64,
     /// Scratch buffers for [`Layering::try_arm`] (allocated once, so arming never touches the heap).
     scratch: Scratch,
+    /// The tracked orders of every symbol (sized by [`reserve_symbols`](Self::reserve_symbols)).
+    table: RefTable,
+    /// Ring length per symbol (tracked orders a symbol holds at most).
+    per_symbol: usize,
 }
 
 impl Layering {
@@ -420,12 +426,19 @@ impl Layering {
             evicted: 0,
             chance_rejected: 0,
             hz_tau_s: cfg.anon_hazard_window_ms as f64 * 1e-3,
+            table: RefTable::new(cfg.max_tracked_per_symbol.clamp(1, MAX_TRACKED)),
+            per_symbol: cfg.max_tracked_per_symbol.clamp(1, MAX_TRACKED),
             scratch: Scratch {
                 idx: vec![0u16; MAX_TRACKED].into_boxed_slice(),
                 group: vec![0u16; MAX_TRACKED].into_boxed_slice(),
                 price: vec![0; MAX_TRACKED].into_boxed_slice(),
             },
         }
+    }
+
+    /// Sizes the table for `symbols` symbols (call when a symbol's state is created: it may reallocate).
+    pub(crate) fn reserve_symbols(&mut self, symbols: usize) {
+        self.table.reserve(symbols.max(1) * self.per_symbol);
     }
 
     #[inline]
@@ -468,7 +481,7 @@ impl Layering {
             self.on_withdrawal_armed(c, s, w.order_ref, w.qty, w.replace, out);
         }
         // Most withdrawals concern untracked orders: the index's filter (in its header line) says so.
-        if s.index.may_hold(w.order_ref) {
+        if s.filter.may_hold(w.order_ref) {
             self.withdraw_tracked(c.ts(), s, w);
         }
     }
@@ -476,15 +489,15 @@ impl Layering {
     /// A withdrawal of an order the index may hold.
     #[inline(never)]
     fn withdraw_tracked(&mut self, ts: u64, s: &mut LayerSym, w: Withdrawal) {
-        if let Some(e) = s.index.get_mut(w.order_ref) {
-            e.remaining = if w.replace {
+        if let Some((remaining, e)) = self.table.remaining_mut(w.order_ref, s.book) {
+            *remaining = if w.replace {
                 0
             } else {
-                e.remaining.saturating_sub(w.qty)
+                remaining.saturating_sub(w.qty)
             };
-            let e = *e;
-            if w.gone || e.remaining == 0 {
+            if w.gone || *remaining == 0 {
                 s.retire_live(
+                    &mut self.table,
                     e.slot as usize,
                     e.side,
                     w.order_ref,
@@ -505,8 +518,9 @@ impl Layering {
             s.hz_advance(ts, self.hz_tau_s);
             s.traded = true;
         }
-        if let Some(e) = s.index.get(x.order_ref) {
+        if let Some(e) = s.tracked(&self.table, x.order_ref) {
             s.retire_live(
+                &mut self.table,
                 e.slot as usize,
                 e.side,
                 x.order_ref,
@@ -565,11 +579,12 @@ impl Layering {
             if ts.saturating_sub(old.ts) <= self.place_ns + self.exec_ns {
                 self.evicted += 1;
             }
-            s.retire(slot, ts, self.hz_tau_s, false);
+            s.retire(&mut self.table, slot, ts, self.hz_tau_s, false);
         }
         // A reused reference (bad input) must not leave a stale index entry behind.
-        if let Some(old) = s.index.get(n.order_ref) {
+        if let Some(old) = s.tracked(&self.table, n.order_ref) {
             s.retire_live(
+                &mut self.table,
                 old.slot as usize,
                 old.side,
                 n.order_ref,
@@ -593,14 +608,17 @@ impl Layering {
             size: n.qty,
             median,
         };
-        s.index.insert(
+        if self.table.insert(
             n.order_ref,
-            Live {
+            s.book,
+            Tracked {
                 slot: slot as u16,
                 side: n.side,
                 remaining: n.qty,
             },
-        );
+        ) {
+            s.filter.add(n.order_ref);
+        }
         s.live_side[n.side as usize] += 1;
         // The slot joins the recent segment (when the segment is the whole ring, it was its oldest slot).
         if s.recent_len == s.ring_len {
@@ -890,7 +908,10 @@ impl Layering {
             arm.first_ts = s.meta(gi[start] as usize).ts;
             for &i in &gi[start..end] {
                 let t = s.info(i as usize);
-                let remaining = s.remaining(t.order_ref);
+                let remaining = self
+                    .table
+                    .get(t.order_ref, s.book)
+                    .map_or(0, |e| e.remaining);
                 arm.layered += remaining as u64;
                 arm.size_sum += t.size as u64;
                 arm.median = arm.median.max(t.median);
