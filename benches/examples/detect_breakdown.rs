@@ -63,11 +63,35 @@ fn pass(cap: &Capture, cfg: Option<&DetectConfig>) -> u64 {
                 acc = acc.rotate_left(7) ^ u64::from(ev.level_qty)
             });
         }
-        Some(cfg) => {
+        Some(cfg) if std::env::var_os("NOPF").is_some() => {
             let mut set = fresh_set(cfg);
             replay(cap, UdpFilter::default(), &mut books, |ev| {
                 set.on_event(ev, &mut |_: &Alert| acc += 1)
             });
+            set.finish(&mut |_: &Alert| acc += 1);
+        }
+        Some(cfg) => {
+            struct Sink<'a> {
+                set: DetectorSet,
+                acc: &'a mut u64,
+            }
+            impl book::replay::ReplaySink for Sink<'_> {
+                #[inline(always)]
+                fn message(&mut self, msg: &feed::analyze::FeedMessage<'_>) {
+                    self.set.prefetch_message(msg);
+                }
+                #[inline(always)]
+                fn event(&mut self, ev: &book::BookEvent) {
+                    let acc = &mut *self.acc;
+                    self.set.on_event(ev, &mut |_: &Alert| *acc += 1);
+                }
+            }
+            let mut sink = Sink {
+                set: fresh_set(cfg),
+                acc: &mut acc,
+            };
+            book::replay::replay_to(cap, UdpFilter::default(), &mut books, &mut sink);
+            let Sink { mut set, .. } = sink;
             set.finish(&mut |_: &Alert| acc += 1);
         }
     }
@@ -94,13 +118,18 @@ fn main() {
 
     let mut figures: Vec<(String, Option<DetectConfig>)> = vec![
         ("book_only".into(), None),
-        ("all".into(), Some(match std::env::var("DISABLE") {
-            Ok(v) if !v.is_empty() => DetectConfig::from_toml_str(
-                &v.split(',').map(|n| format!("[{n}]\nenabled = false\n")).collect::<String>(),
-            )
-            .expect("config"),
-            _ => DetectConfig::default(),
-        })),
+        (
+            "all".into(),
+            Some(match std::env::var("DISABLE") {
+                Ok(v) if !v.is_empty() => DetectConfig::from_toml_str(
+                    &v.split(',')
+                        .map(|n| format!("[{n}]\nenabled = false\n"))
+                        .collect::<String>(),
+                )
+                .expect("config"),
+                _ => DetectConfig::default(),
+            }),
+        ),
         ("none".into(), Some(only(None))),
     ];
     for d in DetectorKind::ALL.map(|k| k.name()) {
@@ -144,7 +173,11 @@ fn main() {
             best = best.min(thread_cpu_ns().unwrap() - c0);
             std::hint::black_box(n);
         }
-        println!("detect only {:.1} ns/event ({} alerts)", best as f64 / evs.len() as f64, fresh_alerts(&evs, &cfg));
+        println!(
+            "detect only {:.1} ns/event ({} alerts)",
+            best as f64 / evs.len() as f64,
+            fresh_alerts(&evs, &cfg)
+        );
         return;
     }
     if name.as_deref() == Some("construct") {

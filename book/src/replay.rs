@@ -65,12 +65,44 @@ impl Books {
     }
 }
 
+/// Where [`replay_to`] hands the decoded messages and the events.
+pub trait ReplaySink {
+    /// A decoded message, before the books apply it: a stage that will consume its event can start loading the
+    /// state it needs (e.g. `DetectorSet::prefetch`), which then arrives while the book works. Does nothing by
+    /// default.
+    #[inline(always)]
+    fn message(&mut self, _msg: &FeedMessage<'_>) {}
+
+    /// The event of the last message (messages that concern no book and no market event yield none).
+    fn event(&mut self, ev: &BookEvent);
+}
+
+/// A [`ReplaySink`] that only takes events.
+struct Events<F>(F);
+
+impl<F: FnMut(&BookEvent)> ReplaySink for Events<F> {
+    #[inline(always)]
+    fn event(&mut self, ev: &BookEvent) {
+        (self.0)(ev)
+    }
+}
+
 /// Replays `capture` (UDP datagrams selected by `filter`) into `books`, calling `on_event` for every event.
 pub fn replay(
     capture: &Capture,
     filter: UdpFilter,
     books: &mut Books,
-    mut on_event: impl FnMut(&BookEvent),
+    on_event: impl FnMut(&BookEvent),
+) -> ReplaySummary {
+    replay_to(capture, filter, books, &mut Events(on_event))
+}
+
+/// [`replay`], handing `sink` every decoded message before the books apply it, then its event.
+pub fn replay_to(
+    capture: &Capture,
+    filter: UdpFilter,
+    books: &mut Books,
+    sink: &mut impl ReplaySink,
 ) -> ReplaySummary {
     let mut an = Analyzer::new(AnalyzerConfig {
         filter,
@@ -86,9 +118,10 @@ pub fn replay(
                 FeedMessage::Itch(_) => itch = true,
                 _ => iex = true,
             }
+            sink.message(&msg);
             if books.apply_feed_into(&msg, meta.seq, &mut ev) {
                 events += 1;
-                on_event(&ev);
+                sink.event(&ev);
             }
         },
     );

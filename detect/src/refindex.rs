@@ -180,6 +180,12 @@ impl RefTable {
         (k ^ (k >> 24)) as usize & self.mask()
     }
 
+    /// Address of the entry where a lookup of `k` starts (for [`crate::prefetch`]; nothing is read).
+    #[inline]
+    pub(crate) fn home_addr(&self, k: u64) -> *const u8 {
+        self.table.as_ptr().wrapping_add(self.home(k)) as *const u8
+    }
+
     /// The order (`k`, `book`), if present. `k == 0` is never present.
     #[inline]
     pub(crate) fn get(&self, k: u64, book: u16) -> Option<Tracked> {

@@ -14,7 +14,8 @@ use crate::detectors::otr::{OrderToTrade, OtrSym};
 use crate::detectors::spoofing::{SpoofSym, Spoofing};
 use crate::detectors::stuffing::{OrdersTrades, QuoteStuffing, StuffSym};
 use crate::features::{FeatureCounts, FeatureSnapshot, SymbolFeatures, TumblingAcc};
-use crate::window::StreamingMedian;
+use crate::prefetch;
+use crate::window::{Geometry, StreamingMedian};
 
 /// Number of book indices (ITCH stock locates are `u16`).
 const BOOKS: usize = 1 << 16;
@@ -116,6 +117,9 @@ pub struct DetectorSet {
     /// Whether an event updates feature windows (sliding kept or tumbling records configured).
     features_on: bool,
     sym_bytes: u64,
+    /// Geometry of order-to-trade's and quote stuffing's windows (the same for every symbol), for prefetches.
+    otr_geo: Geometry<60>,
+    stuff_geo: Geometry<50>,
 }
 
 /// The enabled detectors and what the per-event paths share (apart from the per-symbol states, so that a path
@@ -189,6 +193,8 @@ impl DetectorSet {
             sliding: false,
             features_on: cfg.features.tumbling_ms > 0,
             sym_bytes: 0,
+            otr_geo: OtrSym::new(&cfg.order_to_trade).window().geometry(),
+            stuff_geo: StuffSym::new(&cfg.quote_stuffing).window().geometry(),
         };
         set.sym_bytes = set.estimate_symbol_bytes();
         set.d.stats.state_bytes =
@@ -358,6 +364,46 @@ impl DetectorSet {
             st.last_price,
             (st.bid, st.bid_qty, st.ask, st.ask_qty),
         ))
+    }
+
+    /// Prefetches the state that an event of book `book` at feed time `ts_ns` concerning order `order_ref` (0 =
+    /// none) will touch: the symbol's first lines, its window slots for that time, the tracked-order entry of that
+    /// reference. Call it as early as the pipeline knows those (before the book applies the message, or when the
+    /// event is next in the detect thread's ring): the lines then load while other work runs. A hint only: it
+    /// changes no state and costs a few instructions; an unknown book does nothing.
+    #[inline]
+    pub fn prefetch(&self, book: u16, ts_ns: u64, order_ref: u64) {
+        if let Some(d) = self.d.layering.as_ref() {
+            if order_ref != 0 {
+                prefetch::line(d.table_addr(order_ref));
+            }
+        }
+        let Some(Some(st)) = self.syms.get(book as usize) else {
+            return;
+        };
+        let st: &SymbolState = st;
+        prefetch::line(st);
+        prefetch::line(&st.median);
+        if self.d.otr.is_some() {
+            prefetch::line(st.otr.window());
+            prefetch::line(st.otr.window().slot_addr(self.otr_geo, ts_ns));
+        }
+        if self.d.stuffing.is_some() {
+            prefetch::line(st.stuff.window());
+            prefetch::line(st.stuff.window().slot_addr(self.stuff_geo, ts_ns));
+        }
+        if let Some(l) = st.layer.as_ref() {
+            prefetch::line(l);
+        }
+    }
+
+    /// [`prefetch`](Self::prefetch) for the event a decoded message will give (ITCH: its stock locate, timestamp
+    /// and order reference; IEX messages name no book before the book maps their symbol: nothing).
+    #[inline]
+    pub fn prefetch_message(&self, msg: &feed::analyze::FeedMessage<'_>) {
+        if let feed::analyze::FeedMessage::Itch(m) = msg {
+            self.prefetch(m.stock_locate(), m.timestamp(), m.order_ref());
+        }
     }
 
     /// Processes one event; alerts go to `out`.

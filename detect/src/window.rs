@@ -433,6 +433,14 @@ impl<const N: usize> CountWindow<N> {
     pub fn geometry(&self) -> Geometry<N> {
         self.geo
     }
+
+    /// Address of the ring slot an update at `ts_ns` writes in a window of geometry `geo` (for a prefetch: computed
+    /// without reading the window).
+    #[inline]
+    pub(crate) fn slot_addr(&self, geo: Geometry<N>, ts_ns: u64) -> *const u8 {
+        let idx = geo.index(ts_ns) as usize % COUNT_SLOTS;
+        self.ring.as_ptr().wrapping_add(idx) as *const u8
+    }
 }
 
 /// `if c { a } else { b }` with a mask, so that it costs no branch.

@@ -436,6 +436,12 @@ impl Layering {
         }
     }
 
+    /// Address where the table's lookup of `order_ref` starts (for a prefetch; nothing is read).
+    #[inline]
+    pub(crate) fn table_addr(&self, order_ref: u64) -> *const u8 {
+        self.table.home_addr(order_ref)
+    }
+
     /// Sizes the table for `symbols` symbols (call when a symbol's state is created: it may reallocate).
     pub(crate) fn reserve_symbols(&mut self, symbols: usize) {
         self.table.reserve(symbols.max(1) * self.per_symbol);

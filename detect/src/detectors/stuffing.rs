@@ -82,6 +82,12 @@ pub(crate) struct StuffSym {
 }
 
 impl StuffSym {
+    /// The stuffing window (for a prefetch of its lines).
+    #[inline]
+    pub(crate) fn window(&self) -> &CountWindow<50> {
+        &self.win
+    }
+
     pub(crate) fn new(cfg: &QuoteStuffingConfig) -> Self {
         StuffSym {
             win: CountWindow::new(cfg.window_ms * NS_PER_MS),

@@ -526,6 +526,23 @@ impl<'a> Message<'a> {
     pub fn timestamp(&self) -> u64 {
         self.header().timestamp.get()
     }
+    /// The order reference the message concerns: the new order of an add (`A`/`F`), the order of an execution,
+    /// cancel or delete (`E`/`C`/`X`/`D`), the original order of a replace (`U`), the non-displayed order of a
+    /// trade (`P`, usually 0); 0 for every other type.
+    #[inline]
+    pub fn order_ref(&self) -> u64 {
+        match self {
+            Message::AddOrder(m) => m.order_ref(),
+            Message::AddOrderMpid(m) => m.order_ref(),
+            Message::OrderExecuted(m) => m.order_ref(),
+            Message::OrderExecutedWithPrice(m) => m.order_ref(),
+            Message::OrderCancel(m) => m.order_ref(),
+            Message::OrderDelete(m) => m.order_ref(),
+            Message::OrderReplace(m) => m.original_order_ref(),
+            Message::Trade(m) => m.order_ref(),
+            _ => 0,
+        }
+    }
 }
 
 #[cfg(test)]
