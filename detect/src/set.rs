@@ -392,8 +392,9 @@ impl DetectorSet {
             prefetch::line(st.stuff.window());
             prefetch::line(st.stuff.window().slot_addr(self.stuff_geo, ts_ns));
         }
-        if let Some(l) = st.layer.as_ref() {
-            prefetch::line(l);
+        if self.d.layering.is_some() {
+            // The address of the state, not its `Option` tag: reading the tag would wait for the line.
+            prefetch::line(&st.layer);
         }
     }
 
@@ -404,6 +405,12 @@ impl DetectorSet {
         if let feed::analyze::FeedMessage::Itch(m) = msg {
             self.prefetch(m.stock_locate(), m.timestamp(), m.order_ref());
         }
+    }
+
+    /// [`prefetch`](Self::prefetch) for an event (the next one in the detect thread's input ring, say).
+    #[inline]
+    pub fn prefetch_event(&self, ev: &BookEvent) {
+        self.prefetch(ev.book, ev.ts_ns, ev.order_ref);
     }
 
     /// Processes one event; alerts go to `out`.

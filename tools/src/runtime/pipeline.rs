@@ -662,6 +662,11 @@ impl<D: DetectStage, O: AlertOut<D::Alert>> Emit<D::Event> for DetectRunner<'_, 
         let rx = self.rx;
         self.on_event(&ev, rx, applied);
     }
+
+    #[inline]
+    fn upcoming(&mut self, book: u16, ts_ns: u64, order_ref: u64) {
+        self.detect.prefetch_key(book, ts_ns, order_ref);
+    }
 }
 
 impl<D: DetectStage, O: AlertOut<D::Alert>> StageSink<D::Event> for DetectRunner<'_, D, O> {
@@ -937,6 +942,10 @@ fn detect_loop<E, D, O>(
                     let depth = rx.depth() as u64 + 1;
                     let c = &mut runner.rec.counters;
                     c.input_depth_max = c.input_depth_max.max(depth);
+                    // The event behind this one, if it is already there: its state loads while this one runs.
+                    if let Some(EvItem::Event { ev: next, .. }) = rx.peek() {
+                        runner.detect.prefetch(next);
+                    }
                     runner.rx = stamp;
                     runner.on_event(&ev, stamp, applied);
                     backoff.reset();

@@ -81,6 +81,12 @@ pub trait BookStage: Send {
 pub trait Emit<E> {
     /// Emits one event produced from message `msg_index` of the current packet, applied at stamp `applied`.
     fn emit(&mut self, ev: E, msg_index: u16, applied: u64);
+
+    /// A hint, before the book applies a message: its event will concern book `book` at feed time `ts_ns` and
+    /// order `order_ref` (0 = none). A fused detect stage starts loading the state it will need, which then arrives
+    /// while the book works; a ring does nothing (its detect thread looks at the ring instead).
+    #[inline]
+    fn upcoming(&mut self, _book: u16, _ts_ns: u64, _order_ref: u64) {}
 }
 
 /// A detect stage: consumes book events in feed order, emits alerts. One instance, one thread.
@@ -92,6 +98,16 @@ pub trait DetectStage: Send {
 
     /// Handles one event; calls `emit` for every alert it completes.
     fn on_event(&mut self, ev: &Self::Event, emit: &mut dyn FnMut(&Self::Alert));
+
+    /// A hint that `ev` comes next (the detect thread calls it with the event waiting behind the one it is about to
+    /// handle): start loading the state it will need. Changes nothing; does nothing by default.
+    #[inline]
+    fn prefetch(&self, _ev: &Self::Event) {}
+
+    /// A hint that an event of book `book` at feed time `ts_ns` concerning order `order_ref` (0 = none) comes next
+    /// (a fused book stage calls it before applying the message). Changes nothing; does nothing by default.
+    #[inline]
+    fn prefetch_key(&self, _book: u16, _ts_ns: u64, _order_ref: u64) {}
 
     /// End of input (called once).
     fn finish(&mut self, _emit: &mut dyn FnMut(&Self::Alert)) {}

@@ -227,6 +227,7 @@ impl BookStage for FeedBook {
                     if shards > 1 && !((loc % shards) == shard || (loc == 0 && shard == 0)) {
                         return;
                     }
+                    out.upcoming(loc, im.timestamp(), im.order_ref());
                     books.apply_itch_into(&im, m.seq, scratch)
                 }
                 FeedMessage::Iex(xm) => {
@@ -441,6 +442,16 @@ fn request_snapshots(rings: &mut [Tx<SnapRequest>], dropped: &mut u64, a: &Alert
 impl DetectStage for Detect {
     type Event = BookEvent;
     type Alert = Alert;
+
+    #[inline]
+    fn prefetch(&self, ev: &BookEvent) {
+        self.set.prefetch_event(ev);
+    }
+
+    #[inline]
+    fn prefetch_key(&self, book: u16, ts_ns: u64, order_ref: u64) {
+        self.set.prefetch(book, ts_ns, order_ref);
+    }
 
     #[inline]
     fn on_event(&mut self, ev: &BookEvent, emit: &mut dyn FnMut(&Alert)) {
