@@ -576,6 +576,9 @@ impl SymbolState {
 
 impl Detectors {
     /// Feature windows (before the event's order joins the median: a tumbling record reads the median before it).
+    /// Out of line: off unless configured, and its code would crowd the frequent paths' in the instruction cache.
+    #[cold]
+    #[inline(never)]
     fn features(
         &mut self,
         st: &mut SymbolState,
@@ -745,7 +748,7 @@ impl Detectors {
     }
 
     /// An execution of a displayed order (`E`/`C` with a side).
-    #[inline]
+    #[inline(never)]
     fn on_exec(
         &mut self,
         st: &mut SymbolState,
@@ -812,6 +815,8 @@ impl Detectors {
 
     /// Every other kind (replaces, hidden trades, crosses, IEX trades and quotes, status, …): every detector step
     /// that the event's classification calls for, in the order the frequent kinds' paths follow.
+    #[cold]
+    #[inline(never)]
     fn on_general(
         &mut self,
         st: &mut SymbolState,
@@ -914,6 +919,8 @@ impl Detectors {
     }
 
     /// Evaluates the pending aggressive order, if any.
+    #[cold]
+    #[inline(never)]
     fn finish_sweep(
         &mut self,
         syms: &mut [Option<Box<SymbolState>>],

@@ -194,11 +194,17 @@ pub(crate) struct LayerSym {
     recent_live: [u16; 3],
     /// The age bound the tail was last moved up to (placements before the tail are older).
     recent_from: u64,
-    /// Live (tracked) slots of the ring, one bit per slot: read and cleared without touching the ring.
-    live: [u64; MAX_TRACKED / 64],
+    /// Time of the last placement, and whether placements ever went back in time (then the walks for a layer
+    /// cannot rely on the recent segment's order: see [`Layering::try_arm`]).
+    last_place_ts: u64,
+    unordered: bool,
+    /// Live (tracked) slots of the ring per side (buy, sell), one bit per slot: read and cleared without touching
+    /// the ring.
+    /// (`live[w][side − 1]`: the words of both sides for the same slots are together).
+    live: [[u64; 2]; MAX_TRACKED / 64],
 }
 
-const _: () = assert!(std::mem::size_of::<LayerSym>() == 320);
+const _: () = assert!(std::mem::size_of::<LayerSym>() == 448);
 const _: () = assert!(MAX_TRACKED <= u16::MAX as usize + 1);
 
 /// The armed layers of a symbol and its quiet periods (out of line: see [`LayerSym`]).
@@ -232,14 +238,63 @@ impl LayerSym {
             recent_len: 0,
             recent_live: [0; 3],
             recent_from: 0,
-            live: [0; MAX_TRACKED / 64],
+            last_place_ts: 0,
+            unordered: false,
+            live: [[0; 2]; MAX_TRACKED / 64],
         }
     }
 
     /// Whether ring slot `slot` holds a live tracked order.
     #[inline(always)]
     fn is_live(&self, slot: usize) -> bool {
-        self.live[slot / 64] >> (slot % 64) & 1 != 0
+        let [b, s] = self.live[slot / 64];
+        (b | s) >> (slot % 64) & 1 != 0
+    }
+
+    /// Marks `slot` live (`true`) or not for `side` (buy or sell).
+    #[inline(always)]
+    fn set_live(&mut self, slot: usize, side: Side, live: bool) {
+        let w = &mut self.live[slot / 64][side as usize - 1];
+        if live {
+            *w |= 1 << (slot % 64);
+        } else {
+            *w &= !(1 << (slot % 64));
+        }
+    }
+
+    /// Calls `f` with every live slot of `side` in the recent segment, newest first (bit scans over the side's
+    /// live words: the ring is read only for the slots found).
+    #[inline]
+    fn recent_live_slots(&self, side: Side, mut f: impl FnMut(usize)) {
+        let si = side as usize - 1;
+        let (tail, len) = (self.tail as usize, self.ring_len as usize);
+        let end = tail + self.recent_len as usize;
+        // Slots lo..hi, highest first.
+        let mut scan = |lo: usize, hi: usize| {
+            if lo >= hi {
+                return;
+            }
+            for w in (lo / 64..=(hi - 1) / 64).rev() {
+                let mut m = self.live[w][si];
+                if w == lo / 64 {
+                    m &= u64::MAX << (lo % 64);
+                }
+                if w == (hi - 1) / 64 && hi % 64 != 0 {
+                    m &= (1u64 << (hi % 64)) - 1;
+                }
+                while m != 0 {
+                    let b = 63 - m.leading_zeros() as usize;
+                    m &= !(1u64 << b);
+                    f(w * 64 + b);
+                }
+            }
+        };
+        if end <= len {
+            scan(tail, end);
+        } else {
+            scan(0, end - len);
+            scan(tail, len);
+        }
     }
 
     /// Whether ring slot `slot` lies in the recent segment.
@@ -343,7 +398,7 @@ impl LayerSym {
         withdrawn: bool,
     ) {
         self.hz_advance(ts, tau_s);
-        self.live[slot / 64] &= !(1 << (slot % 64));
+        self.set_live(slot, side, false);
         self.live_side[side as usize] -= 1;
         if self.in_recent(slot) {
             self.recent_live[side as usize] -= 1;
@@ -600,7 +655,11 @@ impl Layering {
             );
         }
         s.hz_advance(ts, self.hz_tau_s);
-        s.live[slot / 64] |= 1 << (slot % 64);
+        s.set_live(slot, n.side, true);
+        if ts < s.last_place_ts {
+            s.unordered = true;
+        }
+        s.last_place_ts = ts;
         let b = &mut s.ring[slot / BLOCK];
         b.meta[slot % BLOCK] = Meta {
             ts,
@@ -799,18 +858,30 @@ impl Layering {
         let min_orders = self.cfg.min_orders.max(1);
         let len = s.ring_len as usize;
         let oldest_ok = ts.saturating_sub(self.place_ns + self.exec_ns);
-        // Candidates newest first: walk the ring backwards from the newest entry until placements are too old.
+        // Candidates newest first: the live placements of `side` no older than `oldest_ok` and not after `ts`, as a
+        // walk of the ring backwards from the newest entry to the first older one finds them. When the recent
+        // segment's tail has moved up to `oldest_ok` and placements kept time order, that walk covers exactly the
+        // segment, and the side's live bits in it give the candidates without reading the other slots.
         let mut k = 0;
-        for off in 1..=len {
-            let i = (s.next as usize + len - off) % len;
-            let t = s.meta(i);
-            let live = s.is_live(i);
-            if t.ts < oldest_ok || (t.ts == 0 && !live) {
-                break;
-            }
-            if live && t.side == side && t.ts <= ts {
-                idx[k] = i as u16;
-                k += 1;
+        if oldest_ok >= s.recent_from && !s.unordered {
+            s.recent_live_slots(side, |i| {
+                if s.meta(i).ts <= ts {
+                    idx[k] = i as u16;
+                    k += 1;
+                }
+            });
+        } else {
+            for off in 1..=len {
+                let i = (s.next as usize + len - off) % len;
+                let t = s.meta(i);
+                let live = s.is_live(i);
+                if t.ts < oldest_ok || (t.ts == 0 && !live) {
+                    break;
+                }
+                if live && t.side == side && t.ts <= ts {
+                    idx[k] = i as u16;
+                    k += 1;
+                }
             }
         }
         // The recent segment holds every candidate (see `LayerSym`), unless time went back since it last moved.
