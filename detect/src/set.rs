@@ -628,7 +628,7 @@ impl Detectors {
     }
 
     /// A new displayed order (`A`/`F`).
-    #[inline]
+    #[inline(never)]
     fn on_add(
         &mut self,
         st: &mut SymbolState,
