@@ -1,6 +1,7 @@
 //! Per-detector cost breakdown of the detect stage on the detect bench's input (one `tickwatch gen` day: seed 3,
 //! 2 M background messages, 100 symbols): thread CPU time per event of the single-threaded pipeline (pcap walk,
-//! MoldUDP64, ITCH decode, `Books::apply`, then `DetectorSet::on_event`) with
+//! MoldUDP64, ITCH decode, `Books::apply`, then `DetectorSet::on_event`; each decoded message's detect state is
+//! prefetched before the book applies it, as in `detect_cpu/pipeline_book_detect`) with
 //!
 //! * `book_only`: no detect stage;
 //! * `all`: every detector (defaults; what `detect_cpu/pipeline_book_detect` times);
@@ -8,12 +9,18 @@
 //!   median, the aggressive-order tracking);
 //! * `<detector>`: that detector alone.
 //!
-//! Each figure is the minimum over 7 runs (fresh books and detector set each), which on a shared VM is steadier
-//! than a mean. Complements the criterion bench (`cargo bench -p benches --bench detect`).
+//! Each figure is the minimum over 7 runs (fresh books and detector set each; the set is built before the clock
+//! starts, as in the criterion bench), which on a shared VM is steadier than a mean. Complements the criterion
+//! bench (`cargo bench -p benches --bench detect`).
 //!
 //! `ratio` alternates `book_only` and `all` passes in one process (21 rounds) and prints both minima and the ratio
 //! of the full pipeline to the book-only one: on a host whose load comes and goes, both figures of a round see the
-//! same conditions, which makes the ratio steadier than figures taken minutes apart.
+//! same conditions, which makes the ratio steadier than figures taken minutes apart. `donly` times the detect stage
+//! alone over the events recorded once (9 passes, minimum): no book work in between, so it moves less than the
+//! pipeline figures and shows instruction-level changes the pipeline's cache misses hide.
+//!
+//! Environment: `DISABLE=a,b` turns those detectors off in `all` (and `ratio`, `donly`); `NOPF=1` turns the
+//! prefetch off; `PCAP=file` uses another capture.
 //!
 //! Run: `cargo run --release -p benches --example detect_breakdown [NAME] [--once]`. `NAME` runs one figure only;
 //! `--once` runs it once without timing (for `valgrind --tool=cachegrind`; `book` = book only). The generated day is
@@ -190,10 +197,6 @@ fn main() {
         );
         return;
     }
-    if name.as_deref() == Some("construct") {
-        construction_cost();
-        return;
-    }
     if name.as_deref() == Some("ratio") {
         ratio(&cap, events, &figures[1].1);
         return;
@@ -241,25 +244,6 @@ fn ratio(cap: &Capture, events: u64, all: &Option<DetectConfig>) {
         ratios[0],
         ratios[ROUNDS - 1],
     );
-}
-
-#[allow(dead_code)]
-fn construction_cost() {
-    let cfg = DetectConfig::default();
-    for _ in 0..5 {
-        let c0 = thread_cpu_ns().unwrap();
-        let set = std::hint::black_box(fresh_set(&cfg));
-        let c1 = thread_cpu_ns().unwrap();
-        let books = std::hint::black_box(Books::new(StoreConfig::default()));
-        let c2 = thread_cpu_ns().unwrap();
-        drop(set);
-        drop(books);
-        println!(
-            "detector set {:.2} ms, books {:.2} ms",
-            (c1 - c0) as f64 / 1e6,
-            (c2 - c1) as f64 / 1e6
-        );
-    }
 }
 
 fn fresh_alerts(evs: &[book::BookEvent], cfg: &DetectConfig) -> u64 {

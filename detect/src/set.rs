@@ -102,16 +102,25 @@ struct PendingSweep {
 /// - Time is the feed's: windows use `BookEvent::ts_ns`, so replays are deterministic (the same events give the
 ///   same alerts, byte for byte).
 /// - Allocation: state for a symbol is allocated when the symbol is first seen (its directory event or its first
-///   event), about 25 KB with the default configuration; nothing else allocates, and emitting an alert does not
-///   allocate either (the [`Alert`] is `Copy`; serialise it with [`Alert::write_json`] on another thread).
-/// - Cost per event: O(1) amortised window updates plus, for the few events that touch tracked orders, a scan of
-///   small fixed tables (≤ 16 entries for spoofing/close; layering scans only large orders placed in the last
-///   `placement_window + execution_within` when an execution could complete a layer).
+///   event; [`reserve_symbol`](Self::reserve_symbol) does it up front), about 50 KB with the default configuration
+///   including its share of layering's table of tracked orders (which grows then); nothing else allocates, and
+///   emitting an alert does not allocate either (the [`Alert`] is `Copy`; serialise it with [`Alert::write_json`]
+///   on another thread).
+/// - Cost per event: O(1) amortised window updates plus, for the few events that touch tracked orders, a lookup
+///   in layering's table or a scan of small fixed tables (≤ 16 entries for spoofing/close); an execution looks for
+///   a layer only among the live large orders of one side placed in the last
+///   `placement_window + execution_within`, and only when there are `min_orders` of them.
+/// - Prefetch: a pipeline that knows an event's book, time and order reference before the event exists (the
+///   decoded message before the book applies it, the next event in the detect thread's ring) calls
+///   [`prefetch`](Self::prefetch) / [`prefetch_message`](Self::prefetch_message) /
+///   [`prefetch_event`](Self::prefetch_event), so that the state the event will touch loads meanwhile. Optional:
+///   it changes no result.
 #[derive(Debug)]
 pub struct DetectorSet {
     cfg: DetectConfig,
     syms: Vec<Option<Box<SymbolState>>>,
     d: Detectors,
+    stats: DetectStats,
     /// Whether the sliding feature windows are kept (see [`DetectorSet::keep_sliding_features`]).
     sliding: bool,
     /// Whether an event updates feature windows (sliding kept or tumbling records configured).
@@ -139,7 +148,6 @@ struct Detectors {
     fixed_tick: Price,
     median_min: usize,
     hidden_as_exec: bool,
-    stats: DetectStats,
 }
 
 impl Default for DetectorSet {
@@ -184,12 +192,12 @@ impl DetectorSet {
             fixed_tick: cfg.general.tick_size,
             median_min: cfg.general.median_min_orders,
             hidden_as_exec: cfg.general.hidden_trades_as_executions,
-            stats: DetectStats::default(),
         };
         let mut set = DetectorSet {
             cfg: cfg.clone(),
             syms,
             d,
+            stats: DetectStats::default(),
             sliding: false,
             features_on: cfg.features.tumbling_ms > 0,
             sym_bytes: 0,
@@ -197,7 +205,7 @@ impl DetectorSet {
             stuff_geo: StuffSym::new(&cfg.quote_stuffing).window().geometry(),
         };
         set.sym_bytes = set.estimate_symbol_bytes();
-        set.d.stats.state_bytes =
+        set.stats.state_bytes =
             (BOOKS * std::mem::size_of::<Option<Box<SymbolState>>>()) as u64 + set.global_bytes();
         set
     }
@@ -215,7 +223,7 @@ impl DetectorSet {
     /// Counters (events, alerts per detector, drops, state size).
     pub fn stats(&self) -> DetectStats {
         let d = &self.d;
-        let mut s = d.stats;
+        let mut s = self.stats;
         s.evicted_orders = d.spoofing.as_ref().map_or(0, |d| d.evicted)
             + d.layering.as_ref().map_or(0, |d| d.evicted)
             + d.close.as_ref().map_or(0, |d| d.dropped);
@@ -326,10 +334,10 @@ impl DetectorSet {
     fn add_symbol(&mut self, book: u16, symbol: Symbol) {
         let st = self.new_symbol(book, symbol);
         self.syms[book as usize] = Some(st);
-        self.d.stats.symbols += 1;
-        self.d.stats.state_bytes += self.sym_bytes;
+        self.stats.symbols += 1;
+        self.stats.state_bytes += self.sym_bytes;
         if let Some(d) = self.d.layering.as_mut() {
-            d.reserve_symbols(self.d.stats.symbols as usize);
+            d.reserve_symbols(self.stats.symbols as usize);
         }
     }
 
@@ -421,7 +429,8 @@ impl DetectorSet {
 
     /// Ends the input: evaluates the pending aggressive order, if any.
     pub fn finish(&mut self, out: &mut (impl FnMut(&Alert) + ?Sized)) {
-        self.d.finish_sweep(&mut self.syms, out);
+        self.d
+            .finish_sweep(&mut self.syms, &mut counted(&mut self.stats, out));
     }
 
     /// [`on_event`](Self::on_event), also handing out tumbling feature records (when
@@ -429,14 +438,15 @@ impl DetectorSet {
     ///
     /// The frequent kinds (adds, deletes, cancels, executions of displayed orders) take paths of their own, which
     /// call only the detector steps that concern them; every other kind takes the general path. Both run the
-    /// steps in the same order (see [`Detectors::on_general`]), so a kind gives the same alerts on either.
+    /// steps in the same order (the general path's steps are each kind path's, composed), so a kind gives the same
+    /// alerts on either.
     pub fn on_event_with_features(
         &mut self,
         ev: &BookEvent,
         out: &mut (impl FnMut(&Alert) + ?Sized),
         features_out: &mut (impl FnMut(&FeatureSnapshot) + ?Sized),
     ) {
-        self.d.stats.events += 1;
+        self.stats.events += 1;
         // An execution of a displayed order (`E`/`C` with a side), the frequent kind of execution.
         let displayed_exec = matches!(ev.kind, EventKind::Execute | EventKind::ExecuteWithPrice)
             && ev.side != Side::None;
@@ -452,7 +462,8 @@ impl DetectorSet {
                 && p.sweep.ts == ev.ts_ns
                 && p.sweep.aggressor == ev.side.opposite();
             if !cont {
-                self.d.finish_sweep(&mut self.syms, out);
+                self.d
+                    .finish_sweep(&mut self.syms, &mut counted(&mut self.stats, out));
             }
         }
         if ev.book == 0 {
@@ -481,8 +492,9 @@ impl DetectorSet {
                 features_out,
             );
         }
+        let emit = &mut counted(&mut self.stats, out);
         match ev.kind {
-            EventKind::Add => self.d.on_add(st, ev, out),
+            EventKind::Add => self.d.on_add(st, ev, emit),
             EventKind::Delete => self.d.on_withdrawal(
                 st,
                 ev,
@@ -492,7 +504,7 @@ impl DetectorSet {
                     gone: true,
                     replace: false,
                 },
-                out,
+                emit,
             ),
             EventKind::Cancel => self.d.on_withdrawal(
                 st,
@@ -503,12 +515,12 @@ impl DetectorSet {
                     gone: ev.remaining == 0,
                     replace: false,
                 },
-                out,
+                emit,
             ),
             EventKind::Execute | EventKind::ExecuteWithPrice if displayed_exec => {
-                self.d.on_exec(st, ev, out)
+                self.d.on_exec(st, ev, emit)
             }
-            _ => self.d.on_general(st, ev, out),
+            _ => self.d.on_general(st, ev, emit),
         }
     }
 }
@@ -575,6 +587,35 @@ impl SymbolState {
 }
 
 impl Detectors {
+    /// Order-to-trade's window update and quote stuffing's step, for an event with order messages / executions
+    /// `orders` / `trades` (every path, in the same place among the steps).
+    #[inline(always)]
+    fn counts(
+        &mut self,
+        st: &mut SymbolState,
+        c: &Ctx<'_>,
+        (orders, trades): (bool, bool),
+        emit: &mut impl FnMut(&Alert),
+    ) {
+        if self.otr.is_some() {
+            st.otr.record(c.ts(), orders, trades);
+        }
+        if let Some(d) = self.stuffing.as_mut() {
+            let shared = self.stuff_base_from_otr.then(|| st.otr.window());
+            d.on_event(
+                c,
+                &mut st.stuff,
+                &mut st.stuff_latched,
+                OrdersTrades {
+                    orders: orders as u32,
+                    trades: trades as u32,
+                },
+                shared,
+                emit,
+            );
+        }
+    }
+
     /// Feature windows (before the event's order joins the median: a tumbling record reads the median before it).
     /// Out of line: off unless configured, and its code would crowd the frequent paths' in the instruction cache.
     #[cold]
@@ -629,12 +670,7 @@ impl Detectors {
 
     /// A new displayed order (`A`/`F`).
     #[inline(never)]
-    fn on_add(
-        &mut self,
-        st: &mut SymbolState,
-        ev: &BookEvent,
-        out: &mut (impl FnMut(&Alert) + ?Sized),
-    ) {
+    fn on_add(&mut self, st: &mut SymbolState, ev: &BookEvent, emit: &mut impl FnMut(&Alert)) {
         let ts = ev.ts_ns;
         let n = NewOrder {
             order_ref: ev.order_ref,
@@ -646,7 +682,6 @@ impl Detectors {
         let m = median_of(&mut st.median, self.median_min);
         st.median.insert(n.qty);
         let c = st.ctx(ev, self.fixed_tick, Some(m), (None, Some(n), None));
-        let mut emit = counted(&mut self.stats, out);
         if let Some(d) = self.spoofing.as_mut() {
             d.on_new_order(&c, n, m, &mut st.spoof_active, &mut st.spoof);
         }
@@ -654,23 +689,7 @@ impl Detectors {
             d.on_new_order(&c, s, n, m);
             Layering::expire(s, ts);
         }
-        if self.otr.is_some() {
-            st.otr.record(ts, true, false);
-        }
-        if let Some(d) = self.stuffing.as_mut() {
-            let shared = self.stuff_base_from_otr.then(|| st.otr.window());
-            d.on_event(
-                &c,
-                &mut st.stuff,
-                &mut st.stuff_latched,
-                OrdersTrades {
-                    orders: 1,
-                    trades: 0,
-                },
-                shared,
-                &mut emit,
-            );
-        }
+        self.counts(st, &c, (true, false), emit);
         if let Some(d) = self.close.as_mut() {
             if d.in_window(ts) {
                 if let Some(s) = st.close.as_mut() {
@@ -686,12 +705,12 @@ impl Detectors {
                     || (c.prev_ask > 0 && n.price >= c.prev_ask))
             {
                 if let Some(s) = st.coord.as_mut() {
-                    d.on_buy(&EvidenceOrder::from_event("buy_order", ev), s, &mut emit);
+                    d.on_buy(&EvidenceOrder::from_event("buy_order", ev), s, emit);
                 }
             }
         }
         if let Some(d) = self.otr.as_mut() {
-            d.on_event(&c, &mut st.otr, &mut st.otr_latched, true, false, &mut emit);
+            d.on_event(&c, &mut st.otr, &mut st.otr_latched, true, false, emit);
         }
         st.after(ev, false);
     }
@@ -703,58 +722,36 @@ impl Detectors {
         st: &mut SymbolState,
         ev: &BookEvent,
         w: Withdrawal,
-        out: &mut (impl FnMut(&Alert) + ?Sized),
+        emit: &mut impl FnMut(&Alert),
     ) {
         let ts = ev.ts_ns;
         let c = st.ctx(ev, self.fixed_tick, None, (None, None, Some(w)));
-        let mut emit = counted(&mut self.stats, out);
         if let Some(d) = self.spoofing.as_mut() {
             if st.spoof_active > 0 {
-                d.on_withdrawal(&c, w, &mut st.spoof_active, &mut st.spoof, &mut emit);
+                d.on_withdrawal(&c, w, &mut st.spoof_active, &mut st.spoof, emit);
             }
         }
         if let (Some(d), Some(s)) = (self.layering.as_mut(), st.layer.as_mut()) {
-            d.on_withdrawal(&c, s, w, &mut emit);
+            d.on_withdrawal(&c, s, w, emit);
             Layering::expire(s, ts);
         }
-        if self.otr.is_some() {
-            st.otr.record(ts, true, false);
-        }
-        if let Some(d) = self.stuffing.as_mut() {
-            let shared = self.stuff_base_from_otr.then(|| st.otr.window());
-            d.on_event(
-                &c,
-                &mut st.stuff,
-                &mut st.stuff_latched,
-                OrdersTrades {
-                    orders: 1,
-                    trades: 0,
-                },
-                shared,
-                &mut emit,
-            );
-        }
+        self.counts(st, &c, (true, false), emit);
         if let Some(d) = self.close.as_mut() {
             if d.watching() {
                 if let Some(s) = st.close.as_mut() {
-                    d.on_withdrawal(&c, s, w, &mut emit);
+                    d.on_withdrawal(&c, s, w, emit);
                 }
             }
         }
         if let Some(d) = self.otr.as_mut() {
-            d.on_event(&c, &mut st.otr, &mut st.otr_latched, true, false, &mut emit);
+            d.on_event(&c, &mut st.otr, &mut st.otr_latched, true, false, emit);
         }
         st.after(ev, false);
     }
 
     /// An execution of a displayed order (`E`/`C` with a side).
     #[inline(never)]
-    fn on_exec(
-        &mut self,
-        st: &mut SymbolState,
-        ev: &BookEvent,
-        out: &mut (impl FnMut(&Alert) + ?Sized),
-    ) {
+    fn on_exec(&mut self, st: &mut SymbolState, ev: &BookEvent, emit: &mut impl FnMut(&Alert)) {
         let ts = ev.ts_ns;
         let x = Exec {
             resting: ev.side,
@@ -767,7 +764,6 @@ impl Detectors {
         let c = st.ctx(ev, self.fixed_tick, None, (Some(x), None, None));
         let m = median_of(&mut st.median, self.median_min);
         self.track_sweep(st, ev, x, m);
-        let mut emit = counted(&mut self.stats, out);
         if let Some(d) = self.spoofing.as_mut() {
             if st.spoof_active > 0 {
                 d.on_exec(&c, x, &mut st.spoof_active, &mut st.spoof);
@@ -777,25 +773,9 @@ impl Detectors {
             d.on_exec(&c, s, x);
             Layering::expire(s, ts);
         }
-        if self.otr.is_some() {
-            st.otr.record(ts, false, true);
-        }
-        if let Some(d) = self.stuffing.as_mut() {
-            let shared = self.stuff_base_from_otr.then(|| st.otr.window());
-            d.on_event(
-                &c,
-                &mut st.stuff,
-                &mut st.stuff_latched,
-                OrdersTrades {
-                    orders: 0,
-                    trades: 1,
-                },
-                shared,
-                &mut emit,
-            );
-        }
+        self.counts(st, &c, (false, true), emit);
         if let (Some(d), Some(s)) = (self.momentum.as_mut(), st.momentum.as_mut()) {
-            d.on_event(&c, s, &mut emit);
+            d.on_event(&c, s, emit);
         }
         if let Some(d) = self.close.as_mut() {
             if d.wants_vwap(ts) && printed {
@@ -808,7 +788,7 @@ impl Detectors {
             d.note_trade(ts);
         }
         if let Some(d) = self.otr.as_mut() {
-            d.on_event(&c, &mut st.otr, &mut st.otr_latched, false, true, &mut emit);
+            d.on_event(&c, &mut st.otr, &mut st.otr_latched, false, true, emit);
         }
         st.after(ev, printed);
     }
@@ -817,12 +797,7 @@ impl Detectors {
     /// that the event's classification calls for, in the order the frequent kinds' paths follow.
     #[cold]
     #[inline(never)]
-    fn on_general(
-        &mut self,
-        st: &mut SymbolState,
-        ev: &BookEvent,
-        out: &mut (impl FnMut(&Alert) + ?Sized),
-    ) {
+    fn on_general(&mut self, st: &mut SymbolState, ev: &BookEvent, emit: &mut impl FnMut(&Alert)) {
         let ts = ev.ts_ns;
         let (exec, new_order, withdrawal) = classify(ev, self.hidden_as_exec);
         let is_orders = FeatureCounts::is_order_message(ev.kind);
@@ -843,42 +818,25 @@ impl Detectors {
             let m = median_of(&mut st.median, self.median_min);
             self.track_sweep(st, ev, x, m);
         }
-        let mut emit = counted(&mut self.stats, out);
         if let Some(d) = self.spoofing.as_mut() {
             // With no live candidate, only a new order (which may become one) concerns spoofing.
             if st.spoof_active > 0 || median.is_some() {
-                d.on_event(&c, &mut st.spoof_active, &mut st.spoof, &mut emit);
+                d.on_event(&c, &mut st.spoof_active, &mut st.spoof, emit);
             }
         }
         if let (Some(d), Some(s)) = (self.layering.as_mut(), st.layer.as_mut()) {
-            d.on_event(&c, s, &mut emit);
+            d.on_event(&c, s, emit);
         }
-        if self.otr.is_some() {
-            st.otr.record(ts, is_orders, is_trade);
-        }
-        if let Some(d) = self.stuffing.as_mut() {
-            let shared = self.stuff_base_from_otr.then(|| st.otr.window());
-            d.on_event(
-                &c,
-                &mut st.stuff,
-                &mut st.stuff_latched,
-                OrdersTrades {
-                    orders: is_orders as u32,
-                    trades: is_trade as u32,
-                },
-                shared,
-                &mut emit,
-            );
-        }
+        self.counts(st, &c, (is_orders, is_trade), emit);
         if exec.is_some() {
             if let (Some(d), Some(s)) = (self.momentum.as_mut(), st.momentum.as_mut()) {
-                d.on_event(&c, s, &mut emit);
+                d.on_event(&c, s, emit);
             }
         }
         if let Some(d) = self.close.as_mut() {
             if d.wants(&c) {
                 if let Some(s) = st.close.as_mut() {
-                    d.on_event(&c, s, &mut emit);
+                    d.on_event(&c, s, emit);
                 }
             }
             if d.wants_vwap(ts) && printed && ev.kind != EventKind::Trade {
@@ -887,22 +845,10 @@ impl Detectors {
                 }
             }
         }
+        // Coordinated buying looks at new orders of adds only (`on_add`; an add never takes this path).
         if let Some(d) = self.coordinated.as_mut() {
             if c.exec.is_some() {
                 d.note_trade(ts);
-            }
-            if let Some(n) = new_order {
-                if ev.kind == EventKind::Add
-                    && n.side == Side::Buy
-                    && d.small(n.qty as u64)
-                    && (c.prev_bid == 0
-                        || n.price > c.prev_bid
-                        || (c.prev_ask > 0 && n.price >= c.prev_ask))
-                {
-                    if let Some(s) = st.coord.as_mut() {
-                        d.on_buy(&EvidenceOrder::from_event("buy_order", ev), s, &mut emit);
-                    }
-                }
             }
         }
         if let Some(d) = self.otr.as_mut() {
@@ -912,7 +858,7 @@ impl Detectors {
                 &mut st.otr_latched,
                 is_orders,
                 is_trade,
-                &mut emit,
+                emit,
             );
         }
         st.after(ev, printed);
@@ -924,16 +870,15 @@ impl Detectors {
     fn finish_sweep(
         &mut self,
         syms: &mut [Option<Box<SymbolState>>],
-        out: &mut (impl FnMut(&Alert) + ?Sized),
+        emit: &mut impl FnMut(&Alert),
     ) {
         let Some(p) = self.sweep.take() else { return };
         let Some(st) = syms[p.book as usize].as_mut() else {
             return;
         };
-        let mut emit = counted(&mut self.stats, out);
         if p.sweep.in_close_window {
             if let (Some(d), Some(cs)) = (self.close.as_mut(), st.close.as_mut()) {
-                d.on_sweep(&p.sweep, cs, &mut emit);
+                d.on_sweep(&p.sweep, cs, emit);
             }
         }
         if p.sweep.aggressor == Side::Buy {
@@ -946,7 +891,7 @@ impl Detectors {
                     o.side = Side::Buy;
                     o.mpid = [0; 4];
                     o.shares = p.sweep.qty.min(u32::MAX as u64) as u32;
-                    d.on_buy(&o, cs, &mut emit);
+                    d.on_buy(&o, cs, emit);
                 }
             }
         }

@@ -148,21 +148,28 @@ impl Arm {
     };
 }
 
-/// Per-symbol layering state: a ring of recent large orders (in placement order), an index of the live ones by
-/// reference, and the armed layers.
+/// Per-symbol layering state: a ring of recent large orders (in placement order), a filter of the references of
+/// the live ones (the orders themselves are in the detector's [`RefTable`], shared by all symbols), and the armed
+/// layers.
 ///
 /// Layout: events of one symbol are sparse, so this state is cold on every event and its cost is the number of
-/// cache lines it touches. The index header with its filter is line 0; everything else read on the common paths
-/// (arm count, ring cursor, live counts, hazard, the ring and cold pointers) is line 1; the recent segment of the
-/// ring (read at placements, retirements and executions) is line 2; the armed layers, read only while one is armed
-/// or when an execution may arm one, are out of line in [`LayerCold`].
+/// cache lines it touches. The reference filter with what every event of the symbol reads (arm count, ring
+/// cursor, live counts) is line 0; the hazard, the ring and cold pointers and the recent segment's cursor are line
+/// 1; the segment's age bound and the first words of the live bits per side (all of them for the default ring of
+/// 128 slots) are line 2; the armed layers, read only while one is armed or when an execution may arm one, are out of
+/// line in [`LayerCold`].
+///
+/// Live slots are kept as bits per side: an eviction, a retirement or a search for a layer reads and clears them
+/// without touching the ring.
 ///
 /// The recent segment: ring slots `tail .. tail + recent_len` (modulo the ring length, ending at `next`) hold the
 /// placements not yet found older than `recent_from`, and `recent_live` counts the live ones per side. An
 /// execution looks for a layer only among live placements of one side no older than the placement and execution
 /// windows, newest first, stopping at the first older one; once the segment's tail has moved up to that age,
 /// those placements lie in the segment, so a side with fewer than `min_orders` live placements in it cannot
-/// hold a layer and the walk is skipped (most executions: large orders are mostly cancelled within seconds).
+/// hold a layer and the walk is skipped (most executions: large orders are mostly cancelled within seconds); when
+/// it does, the side's live bits in the segment give the candidates (placements in time order; otherwise the ring
+/// is walked).
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub(crate) struct LayerSym {
@@ -1011,5 +1018,25 @@ impl Layering {
             s.cold.arms[slot] = arm;
             s.armed += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    use super::*;
+
+    /// The lines the layout comments name: line 0 ends with the live counts, line 2 starts with the age bound and
+    /// holds the live words of a 128-slot ring.
+    #[test]
+    fn hot_fields_in_the_named_lines() {
+        assert!(std::mem::offset_of!(LayerSym, live_side) + 6 <= 64);
+        assert!(std::mem::offset_of!(LayerSym, recent_live) + 6 <= 128);
+        let from = std::mem::offset_of!(LayerSym, recent_from);
+        assert!((128..192).contains(&from));
+        assert!(
+            std::mem::offset_of!(LayerSym, live) + 32 <= 192,
+            "{}",
+            std::mem::offset_of!(LayerSym, live)
+        );
     }
 }
