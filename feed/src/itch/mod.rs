@@ -673,6 +673,39 @@ mod tests {
         );
     }
 
+    /// `order_ref` names the order each kind concerns (a replace: the original one), 0 for the others.
+    #[test]
+    fn order_ref_of_each_kind() {
+        // A message of type `ty` at its spec length: header, then `refs` (big-endian u64s) from byte 11, zeros after.
+        let msg = |ty: u8, refs: &[u64]| {
+            let mut b = vec![0u8; spec_len(ty).unwrap()];
+            b[0] = ty;
+            for (i, r) in refs.iter().enumerate() {
+                b[11 + 8 * i..19 + 8 * i].copy_from_slice(&r.to_be_bytes());
+            }
+            b
+        };
+        for ty in [b'A', b'F', b'E', b'C', b'X', b'D', b'P'] {
+            let b = msg(ty, &[0x0102_0304_0506_0708]);
+            assert_eq!(
+                decode(&b).unwrap().order_ref(),
+                0x0102_0304_0506_0708,
+                "{}",
+                ty as char
+            );
+        }
+        let b = msg(b'U', &[11, 22]);
+        assert_eq!(decode(&b).unwrap().order_ref(), 11);
+        for ty in [b'S', b'R', b'H', b'Q', b'B', b'I'] {
+            assert_eq!(
+                decode(&msg(ty, &[])).unwrap().order_ref(),
+                0,
+                "{}",
+                ty as char
+            );
+        }
+    }
+
     #[test]
     fn alpha_and_timestamp_helpers() {
         assert_eq!(Alpha::<8>::new(b"MSFT").unwrap().0, *b"MSFT    ");
