@@ -12,7 +12,7 @@
 //! * `book/replay`: `book::replay::replay`, the `tickwatch book` path (`feed::analyze::Analyzer` with stats and
 //!   sequencing, then apply).
 //! * `book_cpu/decode_apply`, `book_cpu/apply_predecoded`: the same work timed in the benchmark thread's own CPU
-//!   time (`/proc/thread-self/schedstat`, ns), which stays meaningful when the 2-core machine is shared with other
+//!   time (`CLOCK_THREAD_CPUTIME_ID`, ns), which stays meaningful when the 2-core machine is shared with other
 //!   jobs (wall time then includes time spent waiting for a core). Creating the `Books` is outside the timing.
 //!
 //! Run: `cargo bench -p benches --bench book`. Needs the shared data (`TICKWATCH_DATA`, default `../shared/data`);

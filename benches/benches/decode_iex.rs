@@ -10,7 +10,7 @@
 //!   extraction, handler, every field read).
 //!
 //! Each is measured twice: `iex/*` in wall time (criterion's default) and `iex_cpu/*` in the benchmark thread's own
-//! CPU time (`/proc/thread-self/schedstat`, ns), which stays meaningful when the 2-core machine is shared with
+//! CPU time (`CLOCK_THREAD_CPUTIME_ID`, ns), which stays meaningful when the 2-core machine is shared with
 //! other jobs (wall time then includes time the thread waited for a core).
 //!
 //! Run: `cargo bench -p benches --bench decode_iex`. Needs the shared data (`TICKWATCH_DATA`, default

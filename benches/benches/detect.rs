@@ -16,7 +16,7 @@
 //!
 //! Each timed iteration starts from a fresh `Books` and a fresh `DetectorSet` whose symbols are reserved up front
 //! (construction is outside the timing). `detect_cpu/*` measure the benchmark thread's own CPU time
-//! (`/proc/thread-self/schedstat`), which stays meaningful on the shared 2-core machine; `detect/*` are wall time.
+//! (`CLOCK_THREAD_CPUTIME_ID`), which stays meaningful on the shared 2-core machine; `detect/*` are wall time.
 //! `Throughput::Elements` = messages, so criterion's time per element is ns per message.
 //!
 //! Run: `cargo bench -p benches --bench detect`.

@@ -26,13 +26,7 @@
 //! `--once` runs it once without timing (for `valgrind --tool=cachegrind`; `book` = book only). The generated day is
 //! cached in the system temp directory (`tickwatch-detect-bench-seed3.pcap`, ~190 MB).
 
-use benches::thread_cpu;
-
-/// Thread CPU time in ns from `CLOCK_THREAD_CPUTIME_ID` (exact to the ns; `/proc/thread-self/schedstat` moves in
-/// scheduler ticks).
-fn thread_cpu_ns() -> Option<u64> {
-    Some(thread_cpu().as_nanos() as u64)
-}
+use benches::thread_cpu_ns;
 use book::replay::replay;
 use book::{Books, StoreConfig};
 use detect::{Alert, DetectConfig, DetectorKind, DetectorSet};
