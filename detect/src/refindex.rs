@@ -186,9 +186,10 @@ impl RefTable {
         self.table.as_ptr().wrapping_add(self.home(k)) as *const u8
     }
 
-    /// The order (`k`, `book`), if present. `k == 0` is never present.
+    /// Index of the entry of (`k`, `book`), if present (linear probe from `k`'s home to the first empty entry).
+    /// `k == 0` is never present.
     #[inline]
-    pub(crate) fn get(&self, k: u64, book: u16) -> Option<Tracked> {
+    fn find(&self, k: u64, book: u16) -> Option<usize> {
         if k == 0 {
             return None;
         }
@@ -196,7 +197,7 @@ impl RefTable {
         loop {
             let e = &self.table[i];
             if e.order_ref == k && e.book == book {
-                return Some(e.tracked());
+                return Some(i);
             }
             if e.order_ref == 0 {
                 return None;
@@ -205,24 +206,19 @@ impl RefTable {
         }
     }
 
+    /// The order (`k`, `book`), if present. `k == 0` is never present.
+    #[inline]
+    pub(crate) fn get(&self, k: u64, book: u16) -> Option<Tracked> {
+        self.find(k, book).map(|i| self.table[i].tracked())
+    }
+
     /// The resting shares of the order (`k`, `book`) to update in place, with the order, if present.
     #[inline]
     pub(crate) fn remaining_mut(&mut self, k: u64, book: u16) -> Option<(&mut u32, Tracked)> {
-        if k == 0 {
-            return None;
-        }
-        let mut i = self.home(k);
-        loop {
-            let e = &self.table[i];
-            if e.order_ref == k && e.book == book {
-                let t = e.tracked();
-                return Some((&mut self.table[i].remaining, t));
-            }
-            if e.order_ref == 0 {
-                return None;
-            }
-            i = (i + 1) & self.mask();
-        }
+        let i = self.find(k, book)?;
+        let e = &mut self.table[i];
+        let t = e.tracked();
+        Some((&mut e.remaining, t))
     }
 
     /// Inserts or updates (`k`, `book`) → `v` (`v.slot` < 2¹⁴). Returns false (and does nothing) if `k == 0` or the
@@ -262,20 +258,7 @@ impl RefTable {
     /// Removes (`k`, `book`), returning the order.
     #[inline]
     pub(crate) fn remove(&mut self, k: u64, book: u16) -> Option<Tracked> {
-        if k == 0 {
-            return None;
-        }
-        let mut i = self.home(k);
-        loop {
-            let e = &self.table[i];
-            if e.order_ref == 0 {
-                return None;
-            }
-            if e.order_ref == k && e.book == book {
-                break;
-            }
-            i = (i + 1) & self.mask();
-        }
+        let i = self.find(k, book)?;
         let v = self.table[i].tracked();
         // Backward-shift deletion.
         let mut hole = i;
