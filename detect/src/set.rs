@@ -15,7 +15,7 @@ use crate::detectors::spoofing::{SpoofSym, Spoofing};
 use crate::detectors::stuffing::{OrdersTrades, QuoteStuffing, StuffSym};
 use crate::features::{FeatureCounts, FeatureSnapshot, SymbolFeatures, TumblingAcc};
 use crate::prefetch;
-use crate::window::{Geometry, StreamingMedian};
+use crate::window::StreamingMedian;
 
 /// Number of book indices (ITCH stock locates are `u16`).
 const BOOKS: usize = 1 << 16;
@@ -110,7 +110,7 @@ struct PendingSweep {
 ///   in layering's table or a scan of small fixed tables (≤ 16 entries for spoofing/close); an execution looks for
 ///   a layer only among the live large orders of one side placed in the last
 ///   `placement_window + execution_within`, and only when there are `min_orders` of them.
-/// - Prefetch: a pipeline that knows an event's book, time and order reference before the event exists (the
+/// - Prefetch: a pipeline that knows an event's book and order reference before the event exists (the
 ///   decoded message before the book applies it, the next event in the detect thread's ring) calls
 ///   [`prefetch`](Self::prefetch) / [`prefetch_message`](Self::prefetch_message) /
 ///   [`prefetch_event`](Self::prefetch_event), so that the state the event will touch loads meanwhile. Optional:
@@ -126,9 +126,6 @@ pub struct DetectorSet {
     /// Whether an event updates feature windows (sliding kept or tumbling records configured).
     features_on: bool,
     sym_bytes: u64,
-    /// Geometry of order-to-trade's and quote stuffing's windows (the same for every symbol), for prefetches.
-    otr_geo: Geometry<60>,
-    stuff_geo: Geometry<50>,
 }
 
 /// The enabled detectors and what the per-event paths share (apart from the per-symbol states, so that a path
@@ -201,8 +198,6 @@ impl DetectorSet {
             sliding: false,
             features_on: cfg.features.tumbling_ms > 0,
             sym_bytes: 0,
-            otr_geo: OtrSym::new(&cfg.order_to_trade).window().geometry(),
-            stuff_geo: StuffSym::new(&cfg.quote_stuffing).window().geometry(),
         };
         set.sym_bytes = set.estimate_symbol_bytes();
         set.stats.state_bytes =
@@ -374,13 +369,13 @@ impl DetectorSet {
         ))
     }
 
-    /// Prefetches the state that an event of book `book` at feed time `ts_ns` concerning order `order_ref` (0 =
-    /// none) will touch: the symbol's first lines, its window slots for that time, the tracked-order entry of that
-    /// reference. Call it as early as the pipeline knows those (before the book applies the message, or when the
+    /// Prefetches the state that an event of book `book` concerning order `order_ref` (0 = none) will touch: the
+    /// symbol's first lines, the headers of its windows (an update of a sparse symbol touches nothing else of
+    /// them), the tracked-order entry of that reference. Call it as early as the pipeline knows those (before the book applies the message, or when the
     /// event is next in the detect thread's ring): the lines then load while other work runs. A hint only: it
     /// changes no state and costs a few instructions; an unknown book does nothing.
     #[inline]
-    pub fn prefetch(&self, book: u16, ts_ns: u64, order_ref: u64) {
+    pub fn prefetch(&self, book: u16, order_ref: u64) {
         if let Some(d) = self.d.layering.as_ref() {
             if order_ref != 0 {
                 prefetch::line(d.table_addr(order_ref));
@@ -394,11 +389,9 @@ impl DetectorSet {
         prefetch::line(&st.median);
         if self.d.otr.is_some() {
             prefetch::line(st.otr.window());
-            prefetch::line(st.otr.window().slot_addr(self.otr_geo, ts_ns));
         }
         if self.d.stuffing.is_some() {
             prefetch::line(st.stuff.window());
-            prefetch::line(st.stuff.window().slot_addr(self.stuff_geo, ts_ns));
         }
         if self.d.layering.is_some() {
             // The address of the state, not its `Option` tag: reading the tag would wait for the line.
@@ -406,19 +399,19 @@ impl DetectorSet {
         }
     }
 
-    /// [`prefetch`](Self::prefetch) for the event a decoded message will give (ITCH: its stock locate, timestamp
-    /// and order reference; IEX messages name no book before the book maps their symbol: nothing).
+    /// [`prefetch`](Self::prefetch) for the event a decoded message will give (ITCH: its stock locate and order
+    /// reference; IEX messages name no book before the book maps their symbol: nothing).
     #[inline]
     pub fn prefetch_message(&self, msg: &feed::analyze::FeedMessage<'_>) {
         if let feed::analyze::FeedMessage::Itch(m) = msg {
-            self.prefetch(m.stock_locate(), m.timestamp(), m.order_ref());
+            self.prefetch(m.stock_locate(), m.order_ref());
         }
     }
 
     /// [`prefetch`](Self::prefetch) for an event (the next one in the detect thread's input ring, say).
     #[inline]
     pub fn prefetch_event(&self, ev: &BookEvent) {
-        self.prefetch(ev.book, ev.ts_ns, ev.order_ref);
+        self.prefetch(ev.book, ev.order_ref);
     }
 
     /// Processes one event; alerts go to `out`.

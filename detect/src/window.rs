@@ -18,14 +18,14 @@ use std::ops::{AddAssign, SubAssign};
 pub trait Accum: Copy + Default + AddAssign + SubAssign {}
 impl<T: Copy + Default + AddAssign + SubAssign> Accum for T {}
 
-/// Division by a bucket width fixed at construction, by multiplication: `q = ⌊n·m / 2⁶⁴⌋` with `m = ⌈2⁶⁴ / d⌉`
-/// is `⌊n / d⌋` or one more (the error `n·(m − 2⁶⁴/d)/2⁶⁴` is below 1 for any `n < 2⁶⁴`), so one comparison
-/// corrects it. A multiply is a few cycles where a 64-bit `div` is tens, and windows divide on most updates of a
-/// sparse symbol.
+/// Division by a bucket width fixed at construction, by multiplication: `q = ⌊n·m / 2⁶⁴⌋` with `m = ⌊2⁶⁴ / d⌋`
+/// (`2⁶⁴ − 1` for `d = 1`) is `⌊n / d⌋` or one less (`n·m / 2⁶⁴ > n/d − n/2⁶⁴ > n/d − 1` for any `n < 2⁶⁴`), so
+/// one comparison of the remainder corrects it, without a branch. A multiply is a few cycles where a 64-bit `div`
+/// is tens, and windows divide on most updates of a sparse symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Divisor {
     d: u64,
-    /// `⌈2⁶⁴ / d⌉`, or 0 when `d == 1`.
+    /// `⌊2⁶⁴ / d⌋` (`2⁶⁴ − 1` when `d == 1`).
     m: u64,
 }
 
@@ -34,9 +34,9 @@ impl Divisor {
     pub(crate) fn new(d: u64) -> Self {
         let d = d.max(1);
         let m = if d == 1 {
-            0
+            u64::MAX
         } else {
-            (1u128 << 64).div_ceil(d as u128) as u64
+            ((1u128 << 64) / d as u128) as u64
         };
         Divisor { d, m }
     }
@@ -50,15 +50,10 @@ impl Divisor {
     /// `n / d`.
     #[inline]
     pub(crate) fn div(self, n: u64) -> u64 {
-        if self.m == 0 {
-            return n;
-        }
         let q = ((n as u128 * self.m as u128) >> 64) as u64;
-        if q.wrapping_mul(self.d) > n {
-            q - 1
-        } else {
-            q
-        }
+        // `n − q·d` lies in [0, 2d) and fits: q·d ≤ n.
+        let r = n - q.wrapping_mul(self.d);
+        q + (r >= self.d) as u64
     }
 }
 
@@ -324,29 +319,31 @@ const COUNT_SLOTS: usize = 64;
 /// rarely reach it (quote stuffing's and order-to-trade's message counts; two 32-bit counters can share the `u64`
 /// as its low and high halves, each total and bound then holds for both halves).
 ///
-/// An update does no bookkeeping of buckets leaving the window: it writes the event's bucket into a ring of 64
-/// slots stamped with their bucket index (a slot holding an older bucket is overwritten, without a test on the
-/// stamp: a select), and adds the event to a running count since the start. Two checkpoints of that running count,
-/// at the starts of the current and the previous 64-bucket epoch, give an upper [`bound`](Self::bound) of the
-/// window's total in O(1): every bucket of the window lies in those two epochs. The exact
-/// [`total`](Self::total) sums the ring's slots whose stamp lies in the window (64 slots); the detectors read it
-/// only when the bound reaches their threshold or after an alert. On a feed where a symbol's events are often a
-/// bucket or a window apart, a [`SlidingWindow`] update takes data-dependent branches (same bucket? how many
-/// buckets leave?) that the CPU mispredicts; this one takes none.
+/// An update does no bookkeeping of buckets leaving the window. The newest bucket's count lives in the header
+/// (`newest`); when a later bucket becomes the newest, the old one is written to a ring of 64 slots stamped with
+/// their bucket index (overwriting whatever older bucket the slot held) only if it is still inside the window: an
+/// update of a sparse symbol, whose previous bucket has left the window, touches the header line only. A running
+/// count since the start and two checkpoints of it, at the starts of the current and the previous 64-bucket
+/// epoch, give an upper [`bound`](Self::bound) of the window's total in O(1): every bucket of the window lies in
+/// those two epochs. The exact [`total`](Self::total) adds the ring's slots whose stamp lies in the window (64
+/// slots) to the newest bucket; the detectors read it only when the bound reaches their threshold or after an
+/// alert. The epoch checkpoints are updated with selects, not branches (whether an update opens a new epoch changes
+/// from event to event on a sparse symbol).
 #[derive(Debug, Clone)]
 #[repr(C, align(64))]
 pub struct CountWindow<const N: usize> {
     geo: Geometry<N>,
     /// Bucket index (`ts / width`) of the newest bucket (0 before the first update: see `started`).
     head: u64,
-    /// Epoch (`head / 64`) of the newest bucket.
-    epoch: u64,
+    /// Count of the newest bucket (not in the ring).
+    newest: u64,
     /// Running total of every update.
     cum: u64,
-    /// `cum` before the first update of the current / the previous epoch.
+    /// `cum` before the first update of the current / the previous epoch (`head / 64`).
     cur_start: u64,
     prev_start: u64,
     started: bool,
+    /// Buckets before the newest, at slot `index % 64`, stamped with their index.
     ring: [(u64, u64); COUNT_SLOTS],
 }
 
@@ -357,7 +354,7 @@ impl<const N: usize> CountWindow<N> {
         CountWindow {
             geo: Geometry::new(window_ns),
             head: 0,
-            epoch: 0,
+            newest: 0,
             cum: 0,
             cur_start: 0,
             prev_start: 0,
@@ -369,22 +366,26 @@ impl<const N: usize> CountWindow<N> {
     /// Adds `v` at time `ts_ns` (an event stamped before the newest bucket counts in the newest bucket).
     #[inline]
     pub fn add(&mut self, ts_ns: u64, v: u64) {
-        let idx = self.geo.index(ts_ns).max(self.head);
-        let epoch = idx / COUNT_SLOTS as u64;
-        // Selects, not branches: whether an update opens a new epoch or a new bucket changes from event to event.
+        let head = self.head;
+        let idx = self.geo.index(ts_ns).max(head);
+        let (epoch, old_epoch) = (idx / COUNT_SLOTS as u64, head / COUNT_SLOTS as u64);
         // In a later epoch (the head never moves back), the previous epoch starts where the current one did, or
         // where the new one does if it had no update.
-        let moved = epoch != self.epoch;
-        let next = epoch == self.epoch + 1;
+        let moved = epoch != old_epoch;
+        let next = epoch == old_epoch + 1;
         let cum = self.cum;
         self.prev_start = select(moved, select(next, self.cur_start, cum), self.prev_start);
         self.cur_start = select(moved, cum, self.cur_start);
-        self.epoch = epoch;
+        self.cum += v;
+        // The old newest bucket goes to the ring only while it stays inside the window (before the first update
+        // it is bucket 0 holding 0: writing it changes no total).
+        let gap = idx - head;
+        if gap.wrapping_sub(1) < N as u64 - 1 {
+            self.ring[head as usize % COUNT_SLOTS] = (head, self.newest);
+        }
+        self.newest = select(gap == 0, self.newest, 0) + v;
         self.head = idx;
         self.started = true;
-        self.cum += v;
-        let slot = &mut self.ring[idx as usize % COUNT_SLOTS];
-        *slot = (idx, select(slot.0 == idx, slot.1, 0) + v);
     }
 
     /// An upper bound of [`total`](Self::total) (of each half when two counters share the `u64`): the updates of the
@@ -410,6 +411,10 @@ impl<const N: usize> CountWindow<N> {
         if !self.started {
             return t;
         }
+        if skip == 0 {
+            t += self.newest;
+        }
+        // The ring never holds the newest bucket (age 0).
         for &(idx, v) in &self.ring {
             let age = self.head.wrapping_sub(idx);
             if age >= skip && age < N as u64 {
@@ -432,14 +437,6 @@ impl<const N: usize> CountWindow<N> {
     #[inline]
     pub fn geometry(&self) -> Geometry<N> {
         self.geo
-    }
-
-    /// Address of the ring slot an update at `ts_ns` writes in a window of geometry `geo` (for a prefetch: computed
-    /// without reading the window).
-    #[inline]
-    pub(crate) fn slot_addr(&self, geo: Geometry<N>, ts_ns: u64) -> *const u8 {
-        let idx = geo.index(ts_ns) as usize % COUNT_SLOTS;
-        self.ring.as_ptr().wrapping_add(idx) as *const u8
     }
 }
 

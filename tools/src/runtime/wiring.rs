@@ -449,8 +449,8 @@ impl DetectStage for Detect {
     }
 
     #[inline]
-    fn prefetch_key(&self, book: u16, ts_ns: u64, order_ref: u64) {
-        self.set.prefetch(book, ts_ns, order_ref);
+    fn prefetch_key(&self, book: u16, _ts_ns: u64, order_ref: u64) {
+        self.set.prefetch(book, order_ref);
     }
 
     #[inline]
