@@ -320,13 +320,17 @@ const COUNT_SLOTS: usize = 64;
 /// as its low and high halves, each total and bound then holds for both halves).
 ///
 /// An update does no bookkeeping of buckets leaving the window. The newest bucket's count lives in the header
-/// (`newest`); when a later bucket becomes the newest, the old one is written to a ring of 64 slots stamped with
-/// their bucket index (overwriting whatever older bucket the slot held) only if it is still inside the window: an
-/// update of a sparse symbol, whose previous bucket has left the window, touches the header line only. A running
-/// count since the start and two checkpoints of it, at the starts of the current and the previous 64-bucket
-/// epoch, give an upper [`bound`](Self::bound) of the window's total in O(1): every bucket of the window lies in
-/// those two epochs. The exact [`total`](Self::total) adds the ring's slots whose stamp lies in the window (64
-/// slots) to the newest bucket; the detectors read it only when the bound reaches their threshold or after an
+/// (`newest`); when a later bucket becomes the newest, the old one is appended to a ring of 64 slots stamped with
+/// their bucket index, overwriting the oldest, only if it is still inside the window: an update of a sparse
+/// symbol, whose previous bucket has left the window, touches the header line only. The ring is filled in order
+/// of appending, not at `index % 64`: three appends in four write the line the symbol's previous append wrote,
+/// where a slot chosen by bucket index is a line last written a whole ring of buckets ago. The window's older
+/// buckets (at most `N − 1 ≤ 63`, each appended once, in bucket order) are among the last 63 appended.
+///
+/// A running count since the start and two checkpoints of it, at the starts of the current and the previous
+/// 64-bucket epoch, give an upper [`bound`](Self::bound) of the window's total in O(1): every bucket of the window
+/// lies in those two epochs. The exact [`total`](Self::total) adds the ring's slots whose stamp lies in the window
+/// (64 slots) to the newest bucket; the detectors read it only when the bound reaches their threshold or after an
 /// alert. The epoch checkpoints are updated with selects, not branches (whether an update opens a new epoch changes
 /// from event to event on a sparse symbol).
 #[derive(Debug, Clone)]
@@ -343,7 +347,9 @@ pub struct CountWindow<const N: usize> {
     cur_start: u64,
     prev_start: u64,
     started: bool,
-    /// Buckets before the newest, at slot `index % 64`, stamped with their index.
+    /// Ring slot of the next append.
+    wpos: u8,
+    /// Buckets before the newest, in order of appending, stamped with their index.
     ring: [(u64, u64); COUNT_SLOTS],
 }
 
@@ -359,6 +365,7 @@ impl<const N: usize> CountWindow<N> {
             cur_start: 0,
             prev_start: 0,
             started: false,
+            wpos: 0,
             ring: [(0, 0); COUNT_SLOTS],
         }
     }
@@ -381,7 +388,8 @@ impl<const N: usize> CountWindow<N> {
         // it is bucket 0 holding 0: writing it changes no total).
         let gap = idx - head;
         if gap.wrapping_sub(1) < N as u64 - 1 {
-            self.ring[head as usize % COUNT_SLOTS] = (head, self.newest);
+            self.ring[self.wpos as usize % COUNT_SLOTS] = (head, self.newest);
+            self.wpos = self.wpos.wrapping_add(1);
         }
         self.newest = select(gap == 0, self.newest, 0) + v;
         self.head = idx;
