@@ -321,11 +321,14 @@ const COUNT_SLOTS: usize = 64;
 ///
 /// An update does no bookkeeping of buckets leaving the window. The newest bucket's count lives in the header
 /// (`newest`); when a later bucket becomes the newest, the old one is appended to a ring of 64 slots stamped with
-/// their bucket index, overwriting the oldest, only if it is still inside the window: an update of a sparse
-/// symbol, whose previous bucket has left the window, touches the header line only. The ring is filled in order
-/// of appending, not at `index % 64`: three appends in four write the line the symbol's previous append wrote,
-/// where a slot chosen by bucket index is a line last written a whole ring of buckets ago. The window's older
-/// buckets (at most `N − 1 ≤ 63`, each appended once, in bucket order) are among the last 63 appended.
+/// their bucket index, overwriting the oldest, if it is still inside the window. The ring is filled in order of
+/// appending, not at `index % 64`: three appends in four write the line the symbol's previous append wrote, where
+/// a slot chosen by bucket index is a line last written a whole ring of buckets ago. The window's older buckets
+/// (at most `N − 1 ≤ 63`, each appended once, in bucket order) are among the last 63 appended, so the slot of the
+/// next append (the 64th) is free: every update writes the header's bucket there and moves on only when that
+/// bucket left the newest place inside the window — a store without a branch (whether a symbol's next event
+/// falls in the same bucket, the window or later is what a branch predictor cannot guess), and the ring's stamp
+/// of the newest bucket, never read (the ring's totals skip age 0), is overwritten by its final count.
 ///
 /// A running count since the start and two checkpoints of it, at the starts of the current and the previous
 /// 64-bucket epoch, give an upper [`bound`](Self::bound) of the window's total in O(1): every bucket of the window
@@ -384,13 +387,13 @@ impl<const N: usize> CountWindow<N> {
         self.prev_start = select(moved, select(next, self.cur_start, cum), self.prev_start);
         self.cur_start = select(moved, cum, self.cur_start);
         self.cum += v;
-        // The old newest bucket goes to the ring only while it stays inside the window (before the first update
-        // it is bucket 0 holding 0: writing it changes no total).
+        // The old newest bucket is appended while it stays inside the window; otherwise (same bucket, or left
+        // the window) it goes to the free slot and the next append overwrites it (before the first update it is
+        // bucket 0 holding 0: writing it changes no total).
         let gap = idx - head;
-        if gap.wrapping_sub(1) < N as u64 - 1 {
-            self.ring[self.wpos as usize % COUNT_SLOTS] = (head, self.newest);
-            self.wpos = self.wpos.wrapping_add(1);
-        }
+        let keep = gap.wrapping_sub(1) < N as u64 - 1;
+        self.ring[self.wpos as usize % COUNT_SLOTS] = (head, self.newest);
+        self.wpos = self.wpos.wrapping_add(keep as u8);
         self.newest = select(gap == 0, self.newest, 0) + v;
         self.head = idx;
         self.started = true;
@@ -422,7 +425,8 @@ impl<const N: usize> CountWindow<N> {
         if skip == 0 {
             t += self.newest;
         }
-        // The ring never holds the newest bucket (age 0).
+        // The ring's slot stamped with the newest bucket (age 0), if any, is the free slot: skip it.
+        let skip = skip.max(1);
         for &(idx, v) in &self.ring {
             let age = self.head.wrapping_sub(idx);
             if age >= skip && age < N as u64 {
