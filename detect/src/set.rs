@@ -370,10 +370,10 @@ impl DetectorSet {
     }
 
     /// Prefetches the state that an event of book `book` concerning order `order_ref` (0 = none) will touch: the
-    /// symbol's first lines, the headers of its windows (an update of a sparse symbol touches nothing else of
-    /// them), the tracked-order entry of that reference. Call it as early as the pipeline knows those (before the book applies the message, or when the
-    /// event is next in the detect thread's ring): the lines then load while other work runs. A hint only: it
-    /// changes no state and costs a few instructions; an unknown book does nothing.
+    /// symbol's first lines, the headers of its windows, the tracked-order entry of that reference. Call it as
+    /// early as the pipeline knows those (before the book applies the message, or when the event is next in the
+    /// detect thread's ring): the lines then load while other work runs. A hint only: it changes no state and
+    /// costs a few instructions; an unknown book does nothing.
     #[inline]
     pub fn prefetch(&self, book: u16, order_ref: u64) {
         if let Some(d) = self.d.layering.as_ref() {

@@ -340,7 +340,8 @@ const COUNT_SLOTS: usize = 64;
 #[repr(C, align(64))]
 pub struct CountWindow<const N: usize> {
     geo: Geometry<N>,
-    /// Bucket index (`ts / width`) of the newest bucket (0 before the first update: see `started`).
+    /// Bucket index (`ts / width`) of the newest bucket (0 before the first update, holding 0: every total and
+    /// the start are then 0, as before any update).
     head: u64,
     /// Count of the newest bucket (not in the ring).
     newest: u64,
@@ -349,7 +350,6 @@ pub struct CountWindow<const N: usize> {
     /// `cum` before the first update of the current / the previous epoch (`head / 64`).
     cur_start: u64,
     prev_start: u64,
-    started: bool,
     /// Ring slot of the next append.
     wpos: u8,
     /// Buckets before the newest, in order of appending, stamped with their index.
@@ -367,7 +367,6 @@ impl<const N: usize> CountWindow<N> {
             cum: 0,
             cur_start: 0,
             prev_start: 0,
-            started: false,
             wpos: 0,
             ring: [(0, 0); COUNT_SLOTS],
         }
@@ -396,7 +395,6 @@ impl<const N: usize> CountWindow<N> {
         self.wpos = self.wpos.wrapping_add(keep as u8);
         self.newest = select(gap == 0, self.newest, 0) + v;
         self.head = idx;
-        self.started = true;
     }
 
     /// An upper bound of [`total`](Self::total) (of each half when two counters share the `u64`): the updates of the
@@ -419,9 +417,6 @@ impl<const N: usize> CountWindow<N> {
     /// Sum of the buckets `head − N < idx ≤ head − skip`.
     fn sum_from(&self, skip: u64) -> u64 {
         let mut t = 0u64;
-        if !self.started {
-            return t;
-        }
         if skip == 0 {
             t += self.newest;
         }
@@ -439,9 +434,6 @@ impl<const N: usize> CountWindow<N> {
     /// Start (inclusive, ns) of the oldest bucket of the window as of the last update (0 before any).
     #[inline]
     pub fn start_ns(&self) -> u64 {
-        if !self.started {
-            return 0;
-        }
         self.geo.start_ns(self.head)
     }
 

@@ -664,8 +664,8 @@ impl<D: DetectStage, O: AlertOut<D::Alert>> Emit<D::Event> for DetectRunner<'_, 
     }
 
     #[inline]
-    fn upcoming(&mut self, book: u16, ts_ns: u64, order_ref: u64) {
-        self.detect.prefetch_key(book, ts_ns, order_ref);
+    fn upcoming(&mut self, book: u16, order_ref: u64) {
+        self.detect.prefetch_key(book, order_ref);
     }
 }
 

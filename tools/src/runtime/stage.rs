@@ -82,11 +82,11 @@ pub trait Emit<E> {
     /// Emits one event produced from message `msg_index` of the current packet, applied at stamp `applied`.
     fn emit(&mut self, ev: E, msg_index: u16, applied: u64);
 
-    /// A hint, before the book applies a message: its event will concern book `book` at feed time `ts_ns` and
-    /// order `order_ref` (0 = none). A fused detect stage starts loading the state it will need, which then arrives
-    /// while the book works; a ring does nothing (its detect thread looks at the ring instead).
+    /// A hint, before the book applies a message: its event will concern book `book` and order `order_ref` (0 =
+    /// none). A fused detect stage starts loading the state it will need, which then arrives while the book works;
+    /// a ring does nothing (its detect thread looks at the ring instead).
     #[inline]
-    fn upcoming(&mut self, _book: u16, _ts_ns: u64, _order_ref: u64) {}
+    fn upcoming(&mut self, _book: u16, _order_ref: u64) {}
 }
 
 /// A detect stage: consumes book events in feed order, emits alerts. One instance, one thread.
@@ -104,10 +104,10 @@ pub trait DetectStage: Send {
     #[inline]
     fn prefetch(&self, _ev: &Self::Event) {}
 
-    /// A hint that an event of book `book` at feed time `ts_ns` concerning order `order_ref` (0 = none) comes next
-    /// (a fused book stage calls it before applying the message). Changes nothing; does nothing by default.
+    /// A hint that an event of book `book` concerning order `order_ref` (0 = none) comes next (a fused book stage
+    /// calls it before applying the message). Changes nothing; does nothing by default.
     #[inline]
-    fn prefetch_key(&self, _book: u16, _ts_ns: u64, _order_ref: u64) {}
+    fn prefetch_key(&self, _book: u16, _order_ref: u64) {}
 
     /// End of input (called once).
     fn finish(&mut self, _emit: &mut dyn FnMut(&Self::Alert)) {}

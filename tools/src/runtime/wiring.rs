@@ -227,7 +227,7 @@ impl BookStage for FeedBook {
                     if shards > 1 && !((loc % shards) == shard || (loc == 0 && shard == 0)) {
                         return;
                     }
-                    out.upcoming(loc, im.timestamp(), im.order_ref());
+                    out.upcoming(loc, im.order_ref());
                     books.apply_itch_into(&im, m.seq, scratch)
                 }
                 FeedMessage::Iex(xm) => {
@@ -449,7 +449,7 @@ impl DetectStage for Detect {
     }
 
     #[inline]
-    fn prefetch_key(&self, book: u16, _ts_ns: u64, order_ref: u64) {
+    fn prefetch_key(&self, book: u16, order_ref: u64) {
         self.set.prefetch(book, order_ref);
     }
 
