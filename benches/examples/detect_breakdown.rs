@@ -20,7 +20,10 @@
 //! pipeline figures and shows instruction-level changes the pipeline's cache misses hide.
 //!
 //! Environment: `DISABLE=a,b` turns those detectors off in `all` (and `ratio`, `donly`); `NOPF=1` turns the
-//! prefetch off; `PCAP=file` uses another capture.
+//! prefetch off; `PCAP=file` uses another capture; `GROUP=N` (with `donly`) reorders the recorded events by symbol
+//! within consecutive chunks of N events (stable: each symbol's events keep their order) before timing — a bound,
+//! not a result: it shows what the stage costs when every symbol's state is hot (the alerts then differ, since
+//! cross-symbol order changes).
 //!
 //! Run: `cargo run --release -p benches --example detect_breakdown [NAME] [--once]`. `NAME` runs one figure only;
 //! `--once` runs it once without timing (for `valgrind --tool=cachegrind`; `book` = book only). The generated day is
@@ -171,6 +174,14 @@ fn main() {
             &mut Books::new(StoreConfig::default()),
             |e| evs.push(*e),
         );
+        if let Some(g) = std::env::var("GROUP")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            for ch in evs.chunks_mut(g.max(1)) {
+                ch.sort_by_key(|e| e.book);
+            }
+        }
         let cfg = figures[1].1.clone().expect("all");
         let mut best = u64::MAX;
         for _ in 0..9 {
