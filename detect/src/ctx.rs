@@ -87,15 +87,16 @@ pub(crate) fn tick_at(fixed: Price, price: Price) -> Price {
 /// How many ticks `price` lies behind `best` on `side` (≤ 0 = at or through the best), rounded up.
 #[inline]
 pub(crate) fn ticks_behind(side: Side, price: Price, best: Price, tick: Price) -> i64 {
+    // Saturating: garbage prices (an IEX price is any i64) must not overflow.
     let behind = match side {
-        Side::Buy => best - price,
-        Side::Sell => price - best,
+        Side::Buy => best.saturating_sub(price),
+        Side::Sell => price.saturating_sub(best),
         Side::None => 0,
     };
     if behind <= 0 {
         behind / tick
     } else {
-        (behind + tick - 1) / tick
+        behind.saturating_add(tick - 1) / tick
     }
 }
 

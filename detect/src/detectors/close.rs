@@ -304,7 +304,9 @@ impl MarkingTheClose {
         } else {
             return;
         };
-        let dev = (sw.last_price - reference) as f64 * 1e4 / reference as f64 * dir(sw.aggressor);
+        // In i128: garbage prices must not overflow.
+        let dev = (sw.last_price as i128 - reference as i128) as f64 * 1e4 / reference as f64
+            * dir(sw.aggressor);
         if dev < self.cfg.min_deviation_bps {
             return;
         }

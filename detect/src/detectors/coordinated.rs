@@ -134,7 +134,7 @@ impl CoordSym {
         let mut m = 0u32;
         for x in first..=self.peak_head {
             let start = x * PEAK_BUCKET_NS;
-            if start >= since && start + PEAK_BUCKET_NS <= until {
+            if start >= since && start.saturating_add(PEAK_BUCKET_NS) <= until {
                 m = m.max(u32::from(self.peaks[(x % PEAK_BUCKETS as u64) as usize]));
             }
         }
@@ -327,14 +327,14 @@ impl CoordinatedBuying {
             .figure("mpid", Value::text(&o.mpid))
             .figure("symbols", nb)
             .figure("orders", slot.len)
-            .figure("span_ns", ts - first.ts_ns);
+            .figure("span_ns", ts.saturating_sub(first.ts_ns));
         for k in 0..slot.len {
             let mut e = slot.ring[(slot.head + k) % MPID_RING];
             e.role = "buy_order";
             a.evidence.order(e);
         }
         slot.len = 0;
-        slot.quiet_until = ts + self.window_ns;
+        slot.quiet_until = ts.saturating_add(self.window_ns);
         out(&a);
     }
 
@@ -448,8 +448,8 @@ impl CoordinatedBuying {
             .figure("baseline_per_window", baseline)
             .figure("trailing_peak", peak)
             .figure("chance", chance)
-            .figure("span_ns", ts - start);
-        let until = ts + self.window_ns;
+            .figure("span_ns", ts.saturating_sub(start));
+        let until = ts.saturating_add(self.window_ns);
         self.anon_quiet_until = until;
         self.used_until_max = until;
         for h in self.hot.iter_mut() {

@@ -775,7 +775,7 @@ impl Layering {
                     chance = Some((pr, h));
                 }
                 Self::emit(&self.cfg, c, arm, chance, out);
-                let until = ts + self.cancel_ns;
+                let until = ts.saturating_add(self.cancel_ns);
                 if let Some(q) = s.cold.quiet.iter_mut().min_by_key(|q| q.2) {
                     *q = (arm.side, arm.mpid, until);
                 }
@@ -943,7 +943,7 @@ impl Layering {
             for start in 0..gn {
                 let t0 = s.meta(gi[start] as usize).ts;
                 end = end.max(start);
-                while end < gn && s.meta(gi[end] as usize).ts <= t0 + self.place_ns {
+                while end < gn && s.meta(gi[end] as usize).ts <= t0.saturating_add(self.place_ns) {
                     end += 1;
                 }
                 let last_ts = s.meta(gi[end - 1] as usize).ts;
@@ -984,7 +984,7 @@ impl Layering {
             arm.side = side;
             arm.mpid = g;
             arm.exec = EvidenceOrder::from_event("opposite_execution", c.ev);
-            arm.deadline = ts + self.cancel_ns;
+            arm.deadline = ts.saturating_add(self.cancel_ns);
             s.hz_advance(ts, self.hz_tau_s);
             arm.hazard = s.hazard_per_s();
             arm.levels = levels;

@@ -130,7 +130,8 @@ fn move_bps(side: Side, from: Price, to: Price) -> f64 {
     if from <= 0 {
         return 0.0;
     }
-    (to - from) as f64 * 1e4 / from as f64 * dir(side)
+    // In i128: garbage prices (an IEX price is any i64) must not overflow.
+    (to as i128 - from as i128) as f64 * 1e4 / from as f64 * dir(side)
 }
 
 /// The momentum-ignition detector.
@@ -175,14 +176,15 @@ impl MomentumIgnition {
             } else {
                 let side = a.opposite();
                 let d = dir(side);
-                let total = (ig.peak_price - ig.start_price) as f64 * d;
-                let back = (ig.peak_price - x.price) as f64 * d;
+                // In i128: garbage prices must not overflow.
+                let total = (ig.peak_price as i128 - ig.start_price as i128) as f64 * d;
+                let back = (ig.peak_price as i128 - x.price as i128) as f64 * d;
                 if total > 0.0 && back >= self.cfg.retrace_fraction * total {
                     let total_bps = move_bps(side, ig.start_price, ig.peak_price);
                     self.emit(c, side, &ig, total_bps, back / total, out);
                     s.armed[oi] = None;
                     s.rings[oi].clear();
-                    s.quiet_until[oi] = ts + self.window_ns;
+                    s.quiet_until[oi] = ts.saturating_add(self.window_ns);
                 }
             }
         }
@@ -196,7 +198,7 @@ impl MomentumIgnition {
                 if move_bps(a, ig.peak_price, x.price) > 0.0 {
                     ig.peak_price = x.price;
                     ig.peak_ts = ts;
-                    ig.deadline = ts + self.retrace_ns;
+                    ig.deadline = ts.saturating_add(self.retrace_ns);
                     ig.peak = EvidenceOrder::from_event("ignition_execution", c.ev);
                 }
                 ig.executions += 1;
@@ -215,7 +217,7 @@ impl MomentumIgnition {
                             peak_price: x.price,
                             start_ts: first.ts,
                             peak_ts: ts,
-                            deadline: ts + self.retrace_ns,
+                            deadline: ts.saturating_add(self.retrace_ns),
                             executions: ring.len,
                             first: ev,
                             peak: ev,

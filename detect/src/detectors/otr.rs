@@ -227,7 +227,11 @@ impl OrderToTrade {
                 break;
             }
             // Prefer an empty slot, then the stalest idle one.
-            let age_key = if e.key == 0 { 0 } else { e.last_ts + 1 };
+            let age_key = if e.key == 0 {
+                0
+            } else {
+                e.last_ts.saturating_add(1)
+            };
             if (e.key == 0 || e.last_ts < stale) && free.is_none_or(|(_, a)| age_key < a) {
                 free = Some((i, age_key));
             }
