@@ -359,7 +359,8 @@ impl BookEvent {
         if self.bid_qty == 0 || self.ask_qty == 0 {
             None
         } else {
-            Some((self.bid_price + self.ask_price).div_euclid(2))
+            // In i128: garbage prices (IEX prices are any i64) must not overflow; the mean of two i64 fits.
+            Some((self.bid_price as i128 + self.ask_price as i128).div_euclid(2) as Price)
         }
     }
 }
