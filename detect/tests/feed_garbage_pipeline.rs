@@ -1,5 +1,5 @@
 //! Property tests, end to end: random feeds decoded, applied to the books and run through every detector and the
-//! CEP stage with the shipped rules. No panic (overflow checks on), and the same alerts twice.
+//! CEP stage with the shipped rules. No panic (overflow checks on), every alert valid JSON, and the same alerts twice.
 //!
 //! - Raw ITCH 5.0: well-formed messages of every type whose fields are random bytes (prices and sizes up to
 //!   `u32::MAX`, any side byte, any timestamp), with the stock locates and order references drawn from small pools
@@ -103,7 +103,14 @@ fn run(bytes: &[u8], raw: bool, cfg: &DetectConfig) -> Vec<String> {
     let mut push = |a: &Alert| {
         let mut buf = Vec::new();
         a.write_json(&mut buf, None);
-        out.push(String::from_utf8(buf).expect("utf-8"));
+        let line = String::from_utf8(buf).expect("utf-8");
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("invalid JSON ({e}): {line}"));
+        assert!(
+            v["detector"].is_string() && v["evidence"].is_object(),
+            "{line}"
+        );
+        out.push(line);
     };
     let summary = replay(&cap, UdpFilter::default(), &mut books, |ev| {
         set.on_event(ev, &mut push);

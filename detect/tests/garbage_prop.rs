@@ -1,7 +1,8 @@
 //! Property test: the detector set never panics on any event stream — references reused, unknown or 0, sizes and
 //! prices at their extremes, time going backwards or jumping by hours, events of every kind in any order, books
 //! never announced — with the default configuration and with one whose thresholds are so low that every detector's
-//! alert path runs. The same stream gives the same alerts, byte for byte, twice.
+//! alert path runs. The same stream gives the same alerts, byte for byte, twice, and every alert and feature record
+//! is valid JSON with the alert record's fields.
 //!
 //! The CEP stage with every shipped rule file takes the same streams (with the detect stage's feature snapshots,
 //! as the runtime feeds it).
@@ -226,6 +227,63 @@ fn timed(steps: &[(i64, BookEvent)], start: u64) -> Vec<BookEvent> {
         .collect()
 }
 
+/// What a JSON line should be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Record {
+    /// An alert of a built-in detector.
+    Alert,
+    /// An alert of a CEP rule (`detector` = the rule's name).
+    CepAlert,
+    /// A feature record.
+    Feature,
+}
+
+/// Panics unless `line` is one JSON object with the fields of `kind`.
+fn check_json(line: &str, kind: Record) {
+    let alert = kind != Record::Feature;
+    let v: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("invalid JSON ({e}): {line}"));
+    let o = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {line}"));
+    let keys: &[&str] = if alert {
+        &[
+            "detector",
+            "symbol",
+            "stock_locate",
+            "side",
+            "event_ts_ns",
+            "window_start_ns",
+            "window_end_ns",
+            "score",
+            "seq",
+            "evidence",
+        ]
+    } else {
+        &[
+            "record",
+            "kind",
+            "symbol",
+            "stock_locate",
+            "window_start_ns",
+            "window_end_ns",
+            "messages",
+        ]
+    };
+    for k in keys {
+        assert!(o.contains_key(*k), "no {k}: {line}");
+    }
+    if kind == Record::Alert {
+        let d = o["detector"]
+            .as_str()
+            .unwrap_or_else(|| panic!("detector: {line}"));
+        assert!(
+            detect::DetectorKind::ALL.iter().any(|k| k.name() == d),
+            "unknown detector {d}: {line}"
+        );
+    }
+}
+
 /// Runs the set over `events` (and `finish`), returning every alert as its JSON line, then every feature record
 /// (tumbling records when configured; with `sliding`, the sliding windows are kept too and a snapshot of the
 /// event's symbol is taken after each event).
@@ -239,19 +297,22 @@ fn alerts(cfg: &DetectConfig, events: &[BookEvent], sliding: bool) -> Vec<String
     let mut push = |a: &Alert| {
         let mut buf = Vec::new();
         a.write_json(&mut buf, None);
-        out.push(String::from_utf8(buf).expect("utf-8"));
+        let line = String::from_utf8(buf).expect("utf-8");
+        check_json(&line, Record::Alert);
+        out.push(line);
+    };
+    let mut record = |f: &FeatureSnapshot| {
+        let mut buf = Vec::new();
+        f.write_json(&mut buf);
+        let line = String::from_utf8(buf).expect("utf-8");
+        check_json(&line, Record::Feature);
+        features.push(line);
     };
     for ev in events {
-        set.on_event_with_features(ev, &mut push, &mut |f: &FeatureSnapshot| {
-            let mut buf = Vec::new();
-            f.write_json(&mut buf);
-            features.push(String::from_utf8(buf).expect("utf-8"));
-        });
+        set.on_event_with_features(ev, &mut push, &mut record);
         if sliding {
             if let Some(f) = set.features(ev.book) {
-                let mut buf = Vec::new();
-                f.write_json(&mut buf);
-                features.push(String::from_utf8(buf).expect("utf-8"));
+                record(&f);
             }
         }
     }
@@ -282,7 +343,9 @@ fn cep_alerts(events: &[BookEvent]) -> Vec<String> {
     let mut push = |a: &Alert| {
         let mut buf = Vec::new();
         a.write_json(&mut buf, None);
-        out.push(String::from_utf8(buf).expect("utf-8"));
+        let line = String::from_utf8(buf).expect("utf-8");
+        check_json(&line, Record::CepAlert);
+        out.push(line);
     };
     for ev in events {
         set.on_event(ev, &mut |_: &Alert| {});
