@@ -135,6 +135,28 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in discriminant order (`ALL[k as usize] == k`).
+    pub const ALL: [EventKind; 18] = [
+        EventKind::None,
+        EventKind::Add,
+        EventKind::Execute,
+        EventKind::ExecuteWithPrice,
+        EventKind::Cancel,
+        EventKind::Delete,
+        EventKind::Replace,
+        EventKind::HiddenTrade,
+        EventKind::CrossTrade,
+        EventKind::BrokenTrade,
+        EventKind::LevelUpdate,
+        EventKind::Quote,
+        EventKind::Trade,
+        EventKind::TradingStatus,
+        EventKind::OperationalHalt,
+        EventKind::SystemEvent,
+        EventKind::Directory,
+        EventKind::ClearBook,
+    ];
+
     /// Whether this kind changes the order book (adds, executions, cancels, deletes, replaces, level updates, quotes,
     /// clear book).
     #[inline]
@@ -378,6 +400,13 @@ pub const fn sat32(x: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_kinds_in_discriminant_order() {
+        for (i, k) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i);
+        }
+    }
 
     #[test]
     fn event_is_at_most_two_cache_lines() {

@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 
 use book::{BookEvent, EventKind, Side, Symbol};
-use common::{Sim, C, D, MS, S, T10};
+use common::{shipped_rules, Sim, C, D, MS, S, T10};
 use detect::cep::{CepConfig, CepStage};
 use detect::{Alert, DetectConfig, DetectorSet};
 
@@ -27,12 +27,7 @@ fn stage(file: &str) -> CepStage {
 
 #[test]
 fn every_shipped_rule_file_compiles() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(rules_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "cep"))
-        .collect();
-    files.sort();
+    let files = shipped_rules();
     assert!(files.len() >= 3, "{files:?}");
     let st = CepStage::load(&CepConfig {
         rules: files,

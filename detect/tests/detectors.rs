@@ -1000,19 +1000,8 @@ fn alert_json_matches_schema_shape() {
     let line = s.json();
     let v: serde_json::Value = serde_json::from_slice(&line[..line.len() - 1]).unwrap();
     let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
-    for k in [
-        "detector",
-        "symbol",
-        "stock_locate",
-        "side",
-        "event_ts_ns",
-        "window_start_ns",
-        "window_end_ns",
-        "score",
-        "seq",
-        "evidence",
-    ] {
-        assert!(keys.iter().any(|x| x == k), "missing {k}");
+    for k in alert_required_fields() {
+        assert!(keys.contains(&k), "missing {k}");
     }
     assert_eq!(v["detector"], "spoofing");
     assert_eq!(v["side"], "buy");

@@ -12,10 +12,13 @@ use book::{Books, StoreConfig};
 use detect::cep::{CepConfig, CepStage};
 use detect::{Alert, DetectConfig, DetectorSet};
 use feed::capture::{Capture, Format, UdpFilter};
-use feed::encode::{PcapWriter, UdpFraming};
+use feed::encode::{write_iex_segment, IexSegmentHeader, PcapWriter, UdpFraming};
 use feed::iex::Protocol;
 use feed::itch;
 use proptest::prelude::*;
+
+mod common;
+use common::shipped_rules;
 
 /// Types whose order reference sits at bytes 11..19 (and, for `U`, the new one at 19..27).
 const WITH_REF: &[u8] = b"AFECXDU";
@@ -72,13 +75,7 @@ fn raw_itch(msgs: &[ItchGen], step_ns: u64) -> Vec<u8> {
 
 /// Every shipped CEP rule file.
 fn cep_stage() -> CepStage {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-    let mut rules: Vec<_> = std::fs::read_dir(&dir)
-        .expect("detect/rules")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "cep"))
-        .collect();
-    rules.sort();
+    let rules = shipped_rules();
     CepStage::load(&CepConfig {
         rules,
         ..Default::default()
@@ -173,57 +170,6 @@ proptest! {
     }
 }
 
-/// Message types of an IEX protocol with their lengths (IEX TOPS 1.6, DEEP 1.0, DEEP+ 1.0 specifications).
-fn iex_types(p: Protocol) -> &'static [(u8, usize)] {
-    match p {
-        Protocol::Tops => &[
-            (b'S', 10),
-            (b'D', 31),
-            (b'H', 22),
-            (b'I', 18),
-            (b'O', 18),
-            (b'P', 19),
-            (b'E', 18),
-            (b'Q', 42),
-            (b'T', 38),
-            (b'X', 26),
-            (b'B', 38),
-            (b'A', 80),
-        ],
-        Protocol::Deep => &[
-            (b'S', 10),
-            (b'D', 31),
-            (b'H', 22),
-            (b'I', 18),
-            (b'O', 18),
-            (b'P', 19),
-            (b'E', 18),
-            (b'8', 30),
-            (b'5', 30),
-            (b'T', 38),
-            (b'X', 26),
-            (b'B', 38),
-            (b'A', 80),
-        ],
-        Protocol::DeepPlus => &[
-            (b'S', 10),
-            (b'D', 31),
-            (b'H', 22),
-            (b'I', 18),
-            (b'O', 18),
-            (b'P', 19),
-            (b'E', 18),
-            (b'a', 38),
-            (b'M', 38),
-            (b'R', 26),
-            (b'L', 46),
-            (b'T', 38),
-            (b'B', 38),
-            (b'C', 18),
-        ],
-    }
-}
-
 /// A pcap of IEX-TP segments (`per_segment` messages each, sequence numbers in order) holding `msgs`: each a type
 /// index, random body bytes, whether it is tamed (timestamp advancing from 2024-01-02 09:30 ET, symbol from a pool
 /// of 3, DEEP+ order id from a pool of 16) and those pool indices.
@@ -233,7 +179,7 @@ fn iex_pcap(
     per_segment: usize,
 ) -> Vec<u8> {
     const SYMBOLS: [&[u8; 8]; 3] = [b"AAA     ", b"BBB     ", b"CCC     "];
-    let types = iex_types(p);
+    let types = p.message_types();
     let mut ts = 1_704_205_800_000_000_000i64;
     let wire: Vec<Vec<u8>> = msgs
         .iter()
@@ -257,25 +203,16 @@ fn iex_pcap(
     let mut w = PcapWriter::new(Vec::new(), UdpFraming::default()).expect("pcap writer");
     let mut seq = 1u64;
     for (k, chunk) in wire.chunks(per_segment.max(1)).enumerate() {
-        let payload: Vec<u8> = chunk
-            .iter()
-            .flat_map(|m| {
-                (m.len() as u16)
-                    .to_le_bytes()
-                    .into_iter()
-                    .chain(m.iter().copied())
-            })
-            .collect();
-        let mut s = vec![1u8, 0];
-        s.extend_from_slice(&p.id().to_le_bytes());
-        s.extend_from_slice(&1u32.to_le_bytes());
-        s.extend_from_slice(&7u32.to_le_bytes());
-        s.extend_from_slice(&(payload.len() as u16).to_le_bytes());
-        s.extend_from_slice(&(chunk.len() as u16).to_le_bytes());
-        s.extend_from_slice(&0u64.to_le_bytes());
-        s.extend_from_slice(&seq.to_le_bytes());
-        s.extend_from_slice(&(ts + k as i64).to_le_bytes());
-        s.extend_from_slice(&payload);
+        let mut s = Vec::new();
+        let h = IexSegmentHeader {
+            protocol: p,
+            channel_id: 1,
+            session_id: 7,
+            stream_offset: 0,
+            first_seq: seq,
+            send_time: ts + k as i64,
+        };
+        write_iex_segment(&mut s, &h, chunk);
         seq += chunk.len() as u64;
         w.write_udp(1_000 + k as u64, &s).expect("write");
     }

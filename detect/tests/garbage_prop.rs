@@ -15,26 +15,8 @@ use detect::cep::{CepConfig, CepStage};
 use detect::{Alert, DetectConfig, DetectorSet, FeatureSnapshot};
 use proptest::prelude::*;
 
-const KINDS: [EventKind; 18] = [
-    EventKind::None,
-    EventKind::Add,
-    EventKind::Execute,
-    EventKind::ExecuteWithPrice,
-    EventKind::Cancel,
-    EventKind::Delete,
-    EventKind::Replace,
-    EventKind::HiddenTrade,
-    EventKind::CrossTrade,
-    EventKind::BrokenTrade,
-    EventKind::LevelUpdate,
-    EventKind::Quote,
-    EventKind::Trade,
-    EventKind::TradingStatus,
-    EventKind::OperationalHalt,
-    EventKind::SystemEvent,
-    EventKind::Directory,
-    EventKind::ClearBook,
-];
+mod common;
+use common::{alert_required_fields, shipped_rules};
 
 /// Every threshold at its lowest, windows short, tables tiny (evictions and full tables happen).
 const HAIR_TRIGGER: &str = r#"
@@ -133,7 +115,7 @@ fn event() -> impl Strategy<Value = (i64, BookEvent)> {
                 2 => Just(3_600_000_000_000i64),
                 1 => Just(i64::MAX),
             ],
-            0..KINDS.len(),
+            0..EventKind::ALL.len(),
             prop_oneof![4 => 0u16..4, 1 => Just(u16::MAX)],
             side(),
             pick_u64(12),
@@ -198,7 +180,7 @@ fn event() -> impl Strategy<Value = (i64, BookEvent)> {
                     mpid,
                     symbol: Symbol::from_bytes(*b"GARB    "),
                     book,
-                    kind: KINDS[k],
+                    kind: EventKind::ALL[k],
                     side,
                     flags: fl,
                     code,
@@ -246,21 +228,10 @@ fn check_json(line: &str, kind: Record) {
     let o = v
         .as_object()
         .unwrap_or_else(|| panic!("not an object: {line}"));
-    let keys: &[&str] = if alert {
-        &[
-            "detector",
-            "symbol",
-            "stock_locate",
-            "side",
-            "event_ts_ns",
-            "window_start_ns",
-            "window_end_ns",
-            "score",
-            "seq",
-            "evidence",
-        ]
+    let keys: Vec<String> = if alert {
+        alert_required_fields()
     } else {
-        &[
+        [
             "record",
             "kind",
             "symbol",
@@ -269,9 +240,11 @@ fn check_json(line: &str, kind: Record) {
             "window_end_ns",
             "messages",
         ]
+        .map(String::from)
+        .to_vec()
     };
-    for k in keys {
-        assert!(o.contains_key(*k), "no {k}: {line}");
+    for k in &keys {
+        assert!(o.contains_key(k), "no {k}: {line}");
     }
     if kind == Record::Alert {
         let d = o["detector"]
@@ -324,14 +297,7 @@ fn alerts(cfg: &DetectConfig, events: &[BookEvent], sliding: bool) -> Vec<String
 /// The CEP stage with every rule file of `detect/rules` over `events` (the detect stage, with its sliding features
 /// kept, supplies each event's snapshot), then its timers; every match as its alert's JSON line.
 fn cep_alerts(events: &[BookEvent]) -> Vec<String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-    let mut rules: Vec<_> = std::fs::read_dir(&dir)
-        .expect("detect/rules")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "cep"))
-        .collect();
-    rules.sort();
-    assert!(!rules.is_empty(), "no rule file in {}", dir.display());
+    let rules = shipped_rules();
     let mut cep = CepStage::load(&CepConfig {
         rules,
         ..Default::default()

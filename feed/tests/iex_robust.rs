@@ -2,6 +2,7 @@
 //! segments round-trip, every cut of a segment is reported as truncation with the right number of complete
 //! messages, and every announced message lands in exactly one sequence bucket.
 
+use feed::encode::{write_iex_segment, IexSegmentHeader};
 use feed::iex::fields::for_each_field;
 use feed::iex::{decode, IexHandler, Message, Outcome, Packet, Protocol};
 use proptest::prelude::*;
@@ -17,53 +18,7 @@ struct Gen {
 
 /// Spec lengths per (protocol, type); the types each protocol defines.
 fn types(p: Protocol) -> &'static [(u8, usize)] {
-    match p {
-        Protocol::Tops => &[
-            (b'S', 10),
-            (b'D', 31),
-            (b'H', 22),
-            (b'I', 18),
-            (b'O', 18),
-            (b'P', 19),
-            (b'E', 18),
-            (b'Q', 42),
-            (b'T', 38),
-            (b'X', 26),
-            (b'B', 38),
-            (b'A', 80),
-        ],
-        Protocol::Deep => &[
-            (b'S', 10),
-            (b'D', 31),
-            (b'H', 22),
-            (b'I', 18),
-            (b'O', 18),
-            (b'P', 19),
-            (b'E', 18),
-            (b'8', 30),
-            (b'5', 30),
-            (b'T', 38),
-            (b'X', 26),
-            (b'B', 38),
-            (b'A', 80),
-        ],
-        Protocol::DeepPlus => &[
-            (b'S', 10),
-            (b'D', 31),
-            (b'H', 22),
-            (b'I', 18),
-            (b'O', 18),
-            (b'P', 19),
-            (b'E', 18),
-            (b'a', 38),
-            (b'M', 38),
-            (b'R', 26),
-            (b'L', 46),
-            (b'T', 38),
-            (b'B', 38),
-            (b'C', 18),
-        ],
-    }
+    p.message_types()
 }
 
 fn encode(m: &Gen) -> Vec<u8> {
@@ -74,25 +29,16 @@ fn encode(m: &Gen) -> Vec<u8> {
 }
 
 fn segment(p: Protocol, session: u32, seq: u64, msgs: &[Vec<u8>]) -> Vec<u8> {
-    let payload: Vec<u8> = msgs
-        .iter()
-        .flat_map(|m| {
-            (m.len() as u16)
-                .to_le_bytes()
-                .into_iter()
-                .chain(m.iter().copied())
-        })
-        .collect();
-    let mut s = vec![1u8, 0];
-    s.extend_from_slice(&p.id().to_le_bytes());
-    s.extend_from_slice(&1u32.to_le_bytes());
-    s.extend_from_slice(&session.to_le_bytes());
-    s.extend_from_slice(&(payload.len() as u16).to_le_bytes());
-    s.extend_from_slice(&(msgs.len() as u16).to_le_bytes());
-    s.extend_from_slice(&0u64.to_le_bytes());
-    s.extend_from_slice(&seq.to_le_bytes());
-    s.extend_from_slice(&1i64.to_le_bytes());
-    s.extend_from_slice(&payload);
+    let mut s = Vec::new();
+    let h = IexSegmentHeader {
+        protocol: p,
+        channel_id: 1,
+        session_id: session,
+        stream_offset: 0,
+        first_seq: seq,
+        send_time: 1,
+    };
+    write_iex_segment(&mut s, &h, msgs);
     s
 }
 

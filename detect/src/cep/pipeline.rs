@@ -106,30 +106,9 @@ pub mod field {
     pub const AGGRESSOR: FieldId = FieldId(23);
 }
 
-const KIND_NAMES: [EventKind; 18] = [
-    EventKind::None,
-    EventKind::Add,
-    EventKind::Execute,
-    EventKind::ExecuteWithPrice,
-    EventKind::Cancel,
-    EventKind::Delete,
-    EventKind::Replace,
-    EventKind::HiddenTrade,
-    EventKind::CrossTrade,
-    EventKind::BrokenTrade,
-    EventKind::LevelUpdate,
-    EventKind::Quote,
-    EventKind::Trade,
-    EventKind::TradingStatus,
-    EventKind::OperationalHalt,
-    EventKind::SystemEvent,
-    EventKind::Directory,
-    EventKind::ClearBook,
-];
-
 /// The `book::EventKind` of a pipeline kind id.
 pub fn book_kind(k: KindId) -> EventKind {
-    KIND_NAMES
+    EventKind::ALL
         .get(k.0 as usize)
         .copied()
         .unwrap_or(EventKind::None)
@@ -171,7 +150,7 @@ pub fn schema() -> Schema {
         .field("printable")
         .field("tod")
         .side_field("aggressor");
-    for k in KIND_NAMES {
+    for k in EventKind::ALL {
         let mut f: Vec<&str> = vec!["tod"];
         match k {
             EventKind::Add => f.extend([
@@ -470,7 +449,7 @@ mod tests {
     #[test]
     fn schema_matches_book_kinds_and_field_ids() {
         let s = schema();
-        for k in KIND_NAMES {
+        for k in EventKind::ALL {
             assert_eq!(s.kind(k.name()), Some(KindId(k as u8)), "{}", k.name());
             assert_eq!(book_kind(KindId(k as u8)), k);
         }

@@ -5,6 +5,34 @@ use book::books::Stamp;
 use book::{BookEvent, Books, Price, Side, Symbol};
 use detect::{Alert, DetectConfig, DetectorSet};
 
+/// Every rule file shipped in `detect/rules`, sorted.
+pub fn shipped_rules() -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cep"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no rule file in {}", dir.display());
+    files
+}
+
+/// The `required` fields of the alert record's JSON Schema (`detect/schema/alert.schema.json`).
+pub fn alert_required_fields() -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/alert.schema.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("alert schema JSON");
+    let req: Vec<String> = schema["required"]
+        .as_array()
+        .expect("schema `required`")
+        .iter()
+        .map(|v| v.as_str().expect("field name").to_owned())
+        .collect();
+    assert!(req.len() >= 10, "{req:?}");
+    req
+}
+
 /// $1.00 in price ticks.
 pub const D: Price = 10_000;
 /// One cent.

@@ -5,6 +5,7 @@
 //! - [`itch`]: owned message structs (native types) and [`itch::Message::encode`] into a caller buffer;
 //! - [`write_mold_packet`] / [`MoldPacketizer`]: MoldUDP64 downstream packets (messages, heartbeats, end of session);
 //! - [`RawItchWriter`]: the NASDAQ BinaryFILE framing (2-byte big-endian length + message);
+//! - [`write_iex_segment`]: an IEX-TP segment (40-byte header + 2-byte little-endian length before each message);
 //! - [`PcapWriter`]: a nanosecond pcap file of Ethernet/IPv4/UDP frames (optionally 802.1Q-tagged);
 //!   [`PcapNgWriter`]: the same frames as pcapng (SHB, one IDB with `if_tsresol` = 9, EPBs).
 //!
@@ -18,6 +19,52 @@ use std::io::{self, Write};
 use std::net::SocketAddrV4;
 
 use crate::moldudp64::{self, END_OF_SESSION, HEADER_LEN};
+
+/// The header fields of an IEX-TP segment that [`write_iex_segment`] does not derive from its messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IexSegmentHeader {
+    /// Message protocol (TOPS, DEEP, DEEP+).
+    pub protocol: crate::iex::Protocol,
+    /// Channel id.
+    pub channel_id: u32,
+    /// Session id (changes when the session restarts its sequence numbers).
+    pub session_id: u32,
+    /// Byte offset of the payload in the session's stream.
+    pub stream_offset: u64,
+    /// Sequence number of the first message.
+    pub first_seq: u64,
+    /// Send time, ns since the Unix epoch.
+    pub send_time: i64,
+}
+
+/// Appends an IEX-TP segment holding `msgs` to `out`: the 40-byte header (version [`crate::iex::transport::IEX_TP_VERSION`],
+/// payload length and message count from `msgs`), then each message preceded by its 2-byte little-endian length.
+/// Returns the number of bytes appended. Message lengths and counts beyond `u16` are the caller's to avoid (they
+/// are truncated into the header as the wire format would).
+pub fn write_iex_segment<M: AsRef<[u8]>>(
+    out: &mut Vec<u8>,
+    h: &IexSegmentHeader,
+    msgs: &[M],
+) -> usize {
+    let start = out.len();
+    let payload: usize = msgs.iter().map(|m| 2 + m.as_ref().len()).sum();
+    out.push(crate::iex::transport::IEX_TP_VERSION);
+    out.push(0);
+    out.extend_from_slice(&h.protocol.id().to_le_bytes());
+    out.extend_from_slice(&h.channel_id.to_le_bytes());
+    out.extend_from_slice(&h.session_id.to_le_bytes());
+    out.extend_from_slice(&(payload as u16).to_le_bytes());
+    out.extend_from_slice(&(msgs.len() as u16).to_le_bytes());
+    out.extend_from_slice(&h.stream_offset.to_le_bytes());
+    out.extend_from_slice(&h.first_seq.to_le_bytes());
+    out.extend_from_slice(&h.send_time.to_le_bytes());
+    for m in msgs {
+        let m = m.as_ref();
+        out.extend_from_slice(&(m.len() as u16).to_le_bytes());
+        out.extend_from_slice(m);
+    }
+    out.len() - start
+}
 
 /// The output buffer is too small.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -434,6 +481,34 @@ mod tests {
     use super::*;
     use crate::capture::{Capture, Format};
     use crate::moldudp64::{Packet, PacketKind};
+
+    #[test]
+    fn iex_segment_parses_back() {
+        let h = IexSegmentHeader {
+            protocol: crate::iex::Protocol::DeepPlus,
+            channel_id: 3,
+            session_id: 42,
+            stream_offset: 1_000,
+            first_seq: 77,
+            send_time: 1_704_205_800_000_000_000,
+        };
+        let msgs: [&[u8]; 2] = [b"S\0abcdefgh", b"hello"];
+        let mut out = vec![0xEE];
+        let n = write_iex_segment(&mut out, &h, &msgs);
+        assert_eq!(n, 40 + 2 + 10 + 2 + 5);
+        assert_eq!(out.len(), 1 + n);
+        let p = crate::iex::Packet::parse(&out[1..]).expect("segment");
+        let hd = p.header();
+        assert_eq!(hd.protocol(), Some(crate::iex::Protocol::DeepPlus));
+        assert_eq!(hd.session_id(), 42);
+        assert_eq!(hd.message_count(), 2);
+        assert_eq!(hd.first_message_sequence_number(), 77);
+        assert_eq!(hd.channel_id(), 3);
+        assert_eq!(hd.stream_offset(), 1_000);
+        assert_eq!(hd.send_time(), 1_704_205_800_000_000_000);
+        let got: Vec<&[u8]> = p.messages().map(|b| b.expect("block").bytes).collect();
+        assert_eq!(got, msgs);
+    }
 
     #[test]
     fn mold_packetizer_splits_by_size_and_count() {

@@ -610,6 +610,45 @@ pub enum DecodeError {
     },
 }
 
+impl Protocol {
+    /// The message types [`decode`] accepts for this protocol, with their spec lengths (type byte included), in
+    /// the order of the protocol's specification. For generators and tests.
+    pub const fn message_types(self) -> &'static [(u8, usize)] {
+        /// The administrative messages every protocol shares, then `$ty => $view` pairs.
+        macro_rules! types {
+            ($($ty:literal => $view:ident),* $(,)?) => {
+                [
+                    (b'S', SystemEvent::SPEC_LEN),
+                    (b'D', SecurityDirectory::SPEC_LEN),
+                    (b'H', TradingStatus::SPEC_LEN),
+                    (b'I', RetailLiquidityIndicator::SPEC_LEN),
+                    (b'O', OperationalHaltStatus::SPEC_LEN),
+                    (b'P', ShortSalePriceTestStatus::SPEC_LEN),
+                    (b'E', SecurityEvent::SPEC_LEN),
+                    $(($ty, $view::SPEC_LEN)),*
+                ]
+            };
+        }
+        const TOPS: [(u8, usize); 12] = types![
+            b'Q' => QuoteUpdate, b'T' => TradeReport, b'X' => OfficialPrice, b'B' => TradeBreak,
+            b'A' => AuctionInformation,
+        ];
+        const DEEP: [(u8, usize); 13] = types![
+            b'8' => PriceLevelUpdate, b'5' => PriceLevelUpdate, b'T' => TradeReport, b'X' => OfficialPrice,
+            b'B' => TradeBreak, b'A' => AuctionInformation,
+        ];
+        const DEEP_PLUS: [(u8, usize); 14] = types![
+            b'a' => AddOrder, b'M' => OrderModify, b'R' => OrderDelete, b'L' => OrderExecuted,
+            b'T' => TradeReport, b'B' => TradeBreak, b'C' => ClearBook,
+        ];
+        match self {
+            Protocol::Tops => &TOPS,
+            Protocol::Deep => &DEEP,
+            Protocol::DeepPlus => &DEEP_PLUS,
+        }
+    }
+}
+
 /// Decodes one message (the bytes of a block, type byte first) of `protocol`. Never allocates, never panics.
 ///
 /// A message longer than its layout decodes (IEX may append fields); a shorter one or a type byte the protocol does
@@ -752,6 +791,25 @@ impl<'a> Message<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_types_are_what_decode_accepts() {
+        for p in Protocol::ALL {
+            let types = p.message_types();
+            for t in 0..=u8::MAX {
+                let buf = [t; 128];
+                let listed = types.iter().find(|(ty, _)| *ty == t);
+                match (decode(p, &buf), listed) {
+                    (Ok(m), Some(&(_, len))) => {
+                        assert_eq!(m.spec_len(), len, "{p:?} {}", t as char);
+                        assert!(decode(p, &buf[..len - 1]).is_err());
+                    }
+                    (Err(_), None) => {}
+                    (r, l) => panic!("{p:?} {}: decode {:?}, listed {l:?}", t as char, r.is_ok()),
+                }
+            }
+        }
+    }
 
     #[test]
     fn decode_rejects_types_outside_the_protocol() {
