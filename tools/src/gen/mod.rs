@@ -449,7 +449,21 @@ pub fn generate(cfg: &GenConfig, sink: &mut dyn Sink) -> GenSummary {
                     _ => i % 2 == 0,
                 };
                 let k = rng.gen_range(3..=if by_mpid { 5 } else { 4 });
-                let pool = if by_mpid { &by_rate } else { &quiet };
+                // The definition needs three symbols: a day with fewer gets no labelled coordinated episode (its
+                // label could not meet the definition; decoys stay), and anonymous episodes take the three
+                // quietest symbols when fewer than three are in the quiet half (days of 3 or 4 symbols).
+                if n < 3 && decoy.is_none() {
+                    continue;
+                }
+                let quietest;
+                let pool = if by_mpid {
+                    &by_rate
+                } else if quiet.len() >= 3 {
+                    &quiet
+                } else {
+                    quietest = by_rate[n.saturating_sub(3)..].to_vec();
+                    &quietest
+                };
                 let mut locs = pool.clone();
                 locs.shuffle(&mut rng);
                 locs.truncate(k.min(locs.len()));
@@ -712,6 +726,55 @@ pub fn generate_to_file(cfg: &GenConfig, out: &Path, format: Format) -> io::Resu
             let mut w = sink.finish()?;
             w.flush()?;
             Ok(summary)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A day of `symbols` symbols (few background messages) generated in memory.
+    fn day(seed: u64, symbols: u16) -> GenSummary {
+        let cfg = GenConfig {
+            seed,
+            symbols,
+            messages: 2_000,
+            ..GenConfig::default()
+        };
+        generate(&cfg, &mut RawSink::new(Vec::new()))
+    }
+
+    #[test]
+    fn coordinated_labels_span_three_symbols_on_small_days() {
+        for symbols in [2, 3, 4, 5] {
+            for seed in 1..=3 {
+                let s = day(seed, symbols);
+                let coord: Vec<_> = s
+                    .labels
+                    .iter()
+                    .filter(|l| l.detector == "coordinated_buying")
+                    .collect();
+                if symbols < 3 {
+                    assert!(
+                        coord.is_empty(),
+                        "{symbols} symbols, seed {seed}: {}",
+                        coord.len()
+                    );
+                    continue;
+                }
+                assert!(
+                    !coord.is_empty(),
+                    "{symbols} symbols, seed {seed}: no coordinated label"
+                );
+                for l in coord {
+                    let n = l.parameters["symbols"].as_array().expect("symbols").len();
+                    assert!(
+                        n >= 3,
+                        "{symbols} symbols, seed {seed}: a label in {n} symbols"
+                    );
+                }
+            }
         }
     }
 }
