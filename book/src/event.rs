@@ -402,6 +402,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mid_price_of_extreme_prices() {
+        let e = |bid, ask| BookEvent {
+            bid_price: bid,
+            ask_price: ask,
+            bid_qty: 1,
+            ask_qty: 1,
+            ..BookEvent::default()
+        };
+        assert_eq!(e(i64::MAX, i64::MAX).mid_price(), Some(i64::MAX));
+        assert_eq!(e(i64::MIN, i64::MIN).mid_price(), Some(i64::MIN));
+        assert_eq!(e(i64::MIN, i64::MAX).mid_price(), Some(-1));
+        assert_eq!(e(100, 103).mid_price(), Some(101));
+    }
+
+    #[test]
     fn all_kinds_in_discriminant_order() {
         for (i, k) in EventKind::ALL.iter().enumerate() {
             assert_eq!(*k as usize, i);

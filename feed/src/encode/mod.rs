@@ -37,10 +37,13 @@ pub struct IexSegmentHeader {
     pub send_time: i64,
 }
 
-/// Appends an IEX-TP segment holding `msgs` to `out`: the 40-byte header (version [`crate::iex::transport::IEX_TP_VERSION`],
-/// payload length and message count from `msgs`), then each message preceded by its 2-byte little-endian length.
-/// Returns the number of bytes appended. Message lengths and counts beyond `u16` are the caller's to avoid (they
-/// are truncated into the header as the wire format would).
+/// Appends an IEX-TP segment holding `msgs` to `out`: the 40-byte header (version
+/// [`IEX_TP_VERSION`](crate::iex::transport::IEX_TP_VERSION), payload length and message count from `msgs`), then
+/// each message preceded by its 2-byte little-endian length. Returns the number of bytes appended.
+///
+/// # Panics
+/// If the payload (messages and their length prefixes) exceeds 65 535 bytes: the header's `u16` length cannot
+/// describe it (nor could one UDP datagram carry it).
 pub fn write_iex_segment<M: AsRef<[u8]>>(
     out: &mut Vec<u8>,
     h: &IexSegmentHeader,
@@ -48,6 +51,10 @@ pub fn write_iex_segment<M: AsRef<[u8]>>(
 ) -> usize {
     let start = out.len();
     let payload: usize = msgs.iter().map(|m| 2 + m.as_ref().len()).sum();
+    assert!(
+        payload <= u16::MAX as usize,
+        "IEX-TP payload of {payload} bytes does not fit the header's u16 length"
+    );
     out.push(crate::iex::transport::IEX_TP_VERSION);
     out.push(0);
     out.extend_from_slice(&h.protocol.id().to_le_bytes());
@@ -502,6 +509,7 @@ mod tests {
         assert_eq!(hd.protocol(), Some(crate::iex::Protocol::DeepPlus));
         assert_eq!(hd.session_id(), 42);
         assert_eq!(hd.message_count(), 2);
+        assert_eq!(hd.payload_length() as usize, n - 40);
         assert_eq!(hd.first_message_sequence_number(), 77);
         assert_eq!(hd.channel_id(), 3);
         assert_eq!(hd.stream_offset(), 1_000);
