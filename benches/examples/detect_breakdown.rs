@@ -22,8 +22,9 @@
 //! Environment: `DISABLE=a,b` turns those detectors off in `all` (and `ratio`, `donly`); `NOPF=1` turns the
 //! prefetch off; `PCAP=file` uses another capture; `GROUP=N` (with `donly`) reorders the recorded events by symbol
 //! within consecutive chunks of N events (stable: each symbol's events keep their order) before timing — a bound,
-//! not a result: it shows what the stage costs when every symbol's state is hot (the alerts then differ, since
-//! cross-symbol order changes).
+//! not a result: it shows what the stage costs when each symbol's own state is hot for a run of its events (not
+//! layering's table of tracked orders, shared by all symbols; the alerts then differ, since cross-symbol order
+//! changes).
 //!
 //! Run: `cargo run --release -p benches --example detect_breakdown [NAME] [--once]`. `NAME` runs one figure only;
 //! `--once` runs it once without timing (for `valgrind --tool=cachegrind`; `book` = book only). The generated day is
