@@ -9,7 +9,6 @@
 
 use book::replay::{replay, FeedKind};
 use book::{Books, StoreConfig};
-use detect::cep::{CepConfig, CepStage};
 use detect::{Alert, DetectConfig, DetectorSet};
 use feed::capture::{Capture, Format, UdpFilter};
 use feed::encode::{write_iex_segment, IexSegmentHeader, PcapWriter, UdpFraming};
@@ -18,7 +17,7 @@ use feed::itch;
 use proptest::prelude::*;
 
 mod common;
-use common::shipped_rules;
+use common::{alert_json, shipped_cep_stage};
 
 /// Types whose order reference sits at bytes 11..19 (and, for `U`, the new one at 19..27).
 const WITH_REF: &[u8] = b"AFECXDU";
@@ -73,16 +72,6 @@ fn raw_itch(msgs: &[ItchGen], step_ns: u64) -> Vec<u8> {
     out
 }
 
-/// Every shipped CEP rule file.
-fn cep_stage() -> CepStage {
-    let rules = shipped_rules();
-    CepStage::load(&CepConfig {
-        rules,
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Decode → books → detectors (and CEP) over `bytes` (raw ITCH when `raw`, else a pcap); every alert as its JSON
 /// line.
 fn run(bytes: &[u8], raw: bool, cfg: &DetectConfig) -> Vec<String> {
@@ -95,12 +84,10 @@ fn run(bytes: &[u8], raw: bool, cfg: &DetectConfig) -> Vec<String> {
     let mut books = Books::new(StoreConfig::default());
     let mut set = DetectorSet::new(cfg);
     set.keep_sliding_features();
-    let mut cep = cep_stage();
+    let mut cep = shipped_cep_stage();
     let mut out = Vec::new();
     let mut push = |a: &Alert| {
-        let mut buf = Vec::new();
-        a.write_json(&mut buf, None);
-        let line = String::from_utf8(buf).expect("utf-8");
+        let line = alert_json(a);
         let v: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("invalid JSON ({e}): {line}"));
         assert!(

@@ -15,12 +15,11 @@
 
 use book::event::flags;
 use book::{BookEvent, EventKind, Side, Symbol};
-use detect::cep::{CepConfig, CepStage};
 use detect::{Alert, DetectConfig, DetectorSet, FeatureSnapshot};
 use proptest::prelude::*;
 
 mod common;
-use common::{alert_required_fields, shipped_rules};
+use common::{alert_json, alert_required_fields, shipped_cep_stage};
 
 /// Every threshold at its lowest, windows short, tables tiny (evictions and full tables happen).
 const HAIR_TRIGGER: &str = r#"
@@ -292,9 +291,7 @@ fn alerts(cfg: &DetectConfig, events: &[BookEvent], sliding: bool) -> Vec<String
     let mut out = Vec::new();
     let mut features = Vec::new();
     let mut push = |a: &Alert| {
-        let mut buf = Vec::new();
-        a.write_json(&mut buf, None);
-        let line = String::from_utf8(buf).expect("utf-8");
+        let line = alert_json(a);
         check_json(&line, Record::Alert);
         out.push(line);
     };
@@ -321,19 +318,12 @@ fn alerts(cfg: &DetectConfig, events: &[BookEvent], sliding: bool) -> Vec<String
 /// The CEP stage with every rule file of `detect/rules` over `events` (the detect stage, with its sliding features
 /// kept, supplies each event's snapshot), then its timers; every match as its alert's JSON line.
 fn cep_alerts(events: &[BookEvent]) -> Vec<String> {
-    let rules = shipped_rules();
-    let mut cep = CepStage::load(&CepConfig {
-        rules,
-        ..Default::default()
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    let mut cep = shipped_cep_stage();
     let mut set = DetectorSet::new(&DetectConfig::default());
     set.keep_sliding_features();
     let mut out = Vec::new();
     let mut push = |a: &Alert| {
-        let mut buf = Vec::new();
-        a.write_json(&mut buf, None);
-        let line = String::from_utf8(buf).expect("utf-8");
+        let line = alert_json(a);
         check_json(&line, Record::CepAlert);
         out.push(line);
     };

@@ -18,6 +18,22 @@ pub fn shipped_rules() -> Vec<std::path::PathBuf> {
     files
 }
 
+/// The CEP stage with every shipped rule file and the default engine configuration.
+pub fn shipped_cep_stage() -> detect::cep::CepStage {
+    detect::cep::CepStage::load(&detect::cep::CepConfig {
+        rules: shipped_rules(),
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The alert's JSON record (no latency field, no newline).
+pub fn alert_json(a: &Alert) -> String {
+    let mut buf = Vec::new();
+    a.write_json(&mut buf, None);
+    String::from_utf8(buf).expect("alert JSON is UTF-8")
+}
+
 /// The `required` fields of the alert record's JSON Schema (`detect/schema/alert.schema.json`).
 pub fn alert_required_fields() -> Vec<String> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/alert.schema.json");

@@ -455,16 +455,13 @@ pub fn generate(cfg: &GenConfig, sink: &mut dyn Sink) -> GenSummary {
                 if n < 3 && decoy.is_none() {
                     continue;
                 }
-                let quietest;
-                let pool = if by_mpid {
-                    &by_rate
+                let mut locs = if by_mpid {
+                    by_rate.clone()
                 } else if quiet.len() >= 3 {
-                    &quiet
+                    quiet.clone()
                 } else {
-                    quietest = by_rate[n.saturating_sub(3)..].to_vec();
-                    &quietest
+                    by_rate[n.saturating_sub(3)..].to_vec()
                 };
-                let mut locs = pool.clone();
                 locs.shuffle(&mut rng);
                 locs.truncate(k.min(locs.len()));
                 let mp = by_mpid.then(|| mpid(&mut rng, &mut mpids_taken, b'C'));
