@@ -11,6 +11,10 @@
 //!
 //! Exit status: 0, or 1 when `--min-precision` / `--min-recall` is given and a detector with labels falls below it
 //! (or any decoy was hit with `--no-decoy-hits`); 2 on unreadable input.
+//!
+//! Records written by other tools are read as well: symbols are compared without the space / NUL padding of
+//! fixed-width feed fields, and `start_ns` / `end_ns` / `event_ts_ns` may also be integral floats (`3.42e13`) or
+//! decimal strings; other fields are ignored.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -125,10 +129,32 @@ fn str_field(v: &Value, k: &str, path: &Path, line: usize) -> anyhow::Result<Str
         .with_context(|| format!("{}:{line}: missing string field {k:?}", path.display()))
 }
 
+/// A symbol as matching compares it: without the space / NUL padding of fixed-width feed fields (`"AAPL    "` and
+/// `"AAPL"` are one symbol).
+fn symbol_key(s: &str) -> String {
+    s.trim_matches(|c: char| c == ' ' || c == '\0').to_string()
+}
+
+/// A non-negative integer field: a JSON integer, a float with no fractional part below 2⁶⁴ (some writers print
+/// large integers as `3.42e13`), or a string of decimal digits (writers that avoid 53-bit JSON numbers).
 fn u64_field(v: &Value, k: &str, path: &Path, line: usize) -> anyhow::Result<u64> {
-    v.get(k)
-        .and_then(Value::as_u64)
-        .with_context(|| format!("{}:{line}: missing integer field {k:?}", path.display()))
+    let f = v.get(k);
+    f.and_then(Value::as_u64)
+        .or_else(|| {
+            f.and_then(Value::as_f64)
+                .filter(|x| *x >= 0.0 && x.fract() == 0.0 && *x < 18_446_744_073_709_551_616.0)
+                .map(|x| x as u64)
+        })
+        .or_else(|| {
+            f.and_then(Value::as_str)
+                .and_then(|s| s.trim().parse().ok())
+        })
+        .with_context(|| {
+            format!(
+                "{}:{line}: missing or not a non-negative integer: field {k:?}",
+                path.display()
+            )
+        })
 }
 
 /// Reads label (or decoy) records.
@@ -136,7 +162,7 @@ pub fn read_truth(path: &Path) -> anyhow::Result<Vec<Truth>> {
     let mut out = Vec::new();
     for (line, v) in read_jsonl(path)? {
         let detector = str_field(&v, "detector", path, line)?;
-        let symbol = str_field(&v, "symbol", path, line)?;
+        let symbol = symbol_key(&str_field(&v, "symbol", path, line)?);
         let start_ns = u64_field(&v, "start_ns", path, line)?;
         let end_ns = u64_field(&v, "end_ns", path, line)?;
         if end_ns < start_ns {
@@ -148,9 +174,14 @@ pub fn read_truth(path: &Path) -> anyhow::Result<Vec<Truth>> {
             .and_then(|p| p.get("symbols"))
             .or_else(|| v.get("symbols"))
             .and_then(Value::as_array);
-        for s in extra.into_iter().flatten().filter_map(Value::as_str) {
-            if !symbols.iter().any(|x| x == s) {
-                symbols.push(s.to_string());
+        for s in extra
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(symbol_key)
+        {
+            if !symbols.contains(&s) {
+                symbols.push(s);
             }
         }
         out.push(Truth {
@@ -169,7 +200,7 @@ pub fn read_alerts(path: &Path) -> anyhow::Result<Vec<AlertKey>> {
     for (line, v) in read_jsonl(path)? {
         out.push(AlertKey {
             detector: str_field(&v, "detector", path, line)?,
-            symbol: str_field(&v, "symbol", path, line)?,
+            symbol: symbol_key(&str_field(&v, "symbol", path, line)?),
             event_ts_ns: u64_field(&v, "event_ts_ns", path, line)?,
         });
     }
@@ -449,5 +480,57 @@ mod tests {
         assert_eq!(total["spoofing"].alerts, 10);
         assert_eq!(total["spoofing"].precision, Some(0.4));
         assert_eq!(total["all"].labels, 6);
+    }
+
+    /// Labels and alerts written by other tools: padded symbols, large integers as floats or strings, extra fields.
+    #[test]
+    fn reads_other_writers_styles() {
+        let dir = std::env::temp_dir().join(format!("tw-eval-styles-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let labels = dir.join("l.jsonl");
+        let alerts = dir.join("a.jsonl");
+        fs::write(
+            &labels,
+            concat!(
+                r#"{"detector":"spoofing","symbol":"AAPL    ","start_ns":3.42e13,"end_ns":"34200500000000","note":1}"#,
+                "\n\n",
+                r#"{"detector":"coordinated_buying","symbol":"X","start_ns":5,"end_ns":6,"#,
+                r#""parameters":{"symbols":["X","Y\u0000\u0000"]}}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        fs::write(
+            &alerts,
+            concat!(
+                r#"{"detector":"spoofing","symbol":"AAPL","event_ts_ns":34200700000000,"extra":[1]}"#,
+                "\n",
+                r#"{"detector":"coordinated_buying","symbol":"Y   ","event_ts_ns":6}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        let truth = read_truth(&labels).unwrap();
+        assert_eq!(truth[0].symbols, ["AAPL"]);
+        assert_eq!(
+            (truth[0].start_ns, truth[0].end_ns),
+            (34_200_000_000_000, 34_200_500_000_000)
+        );
+        assert_eq!(truth[1].symbols, ["X", "Y"]);
+        let keys = read_alerts(&alerts).unwrap();
+        let s = evaluate(&keys, &truth, &[], 1_000_000_000);
+        assert_eq!(s["spoofing"].precision, Some(1.0));
+        assert_eq!(s["coordinated_buying"].recall, Some(1.0));
+        // Not integers: a clear error naming the line and the field.
+        for bad in [r#""start_ns":-1"#, r#""start_ns":1.5"#, r#""start_ns":"x""#] {
+            fs::write(
+                &labels,
+                format!(r#"{{"detector":"spoofing","symbol":"A",{bad},"end_ns":2}}"#),
+            )
+            .unwrap();
+            let e = format!("{:#}", read_truth(&labels).unwrap_err());
+            assert!(e.contains(":1:") && e.contains("start_ns"), "{e}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
