@@ -26,6 +26,10 @@
 //! layering's table of tracked orders, shared by all symbols; the alerts then differ, since cross-symbol order
 //! changes).
 //!
+//! Comparing two builds: code placement alone moves the book-only figure by up to ~5 ns (benches/README, "Code
+//! placement"); build both with `RUSTFLAGS="-C llvm-args=-align-loops=64 -C llvm-args=-align-all-functions=6"`
+//! (in a target directory of their own) and alternate their `ratio` runs.
+//!
 //! Run: `cargo run --release -p benches --example detect_breakdown [NAME] [--once]`. `NAME` runs one figure only;
 //! `--once` runs it once without timing (for `valgrind --tool=cachegrind`; `book` = book only). The generated day is
 //! cached in the system temp directory (`tickwatch-detect-bench-seed3.pcap`, ~190 MB).
