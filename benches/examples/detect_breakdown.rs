@@ -28,7 +28,8 @@
 //!
 //! Comparing two builds: code placement alone moves the book-only figure by up to ~5 ns (benches/README, "Code
 //! placement"); build both with `RUSTFLAGS="-C llvm-args=-align-loops=64 -C llvm-args=-align-all-functions=6"`
-//! (in a target directory of their own) and alternate their `ratio` runs.
+//! (in a target directory of their own: it reduces, not removes, that effect), alternate their `ratio` runs and
+//! compare the full-pipeline figures over several pairs.
 //!
 //! Run: `cargo run --release -p benches --example detect_breakdown [NAME] [--once]`. `NAME` runs one figure only;
 //! `--once` runs it once without timing (for `valgrind --tool=cachegrind`; `book` = book only). The generated day is
