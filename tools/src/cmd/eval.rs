@@ -13,8 +13,9 @@
 //! (or any decoy was hit with `--no-decoy-hits`); 2 on unreadable input.
 //!
 //! Records written by other tools are read as well: symbols are compared without the space / NUL padding of
-//! fixed-width feed fields, and `start_ns` / `end_ns` / `event_ts_ns` may also be integral floats (`3.42e13`) or
-//! decimal strings; other fields are ignored.
+//! fixed-width feed fields, `start_ns` / `end_ns` / `event_ts_ns` may also be integral floats (`3.42e13`) or
+//! decimal strings, a cross-symbol label may name its symbols in `symbols` only (`symbol` absent or null), and
+//! other fields are ignored.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -162,13 +163,22 @@ pub fn read_truth(path: &Path) -> anyhow::Result<Vec<Truth>> {
     let mut out = Vec::new();
     for (line, v) in read_jsonl(path)? {
         let detector = str_field(&v, "detector", path, line)?;
-        let symbol = symbol_key(&str_field(&v, "symbol", path, line)?);
         let start_ns = u64_field(&v, "start_ns", path, line)?;
         let end_ns = u64_field(&v, "end_ns", path, line)?;
         if end_ns < start_ns {
             bail!("{}:{line}: end_ns < start_ns", path.display());
         }
-        let mut symbols = vec![symbol];
+        // `symbol` first; a cross-symbol record may instead name its symbols only in `symbols` (`symbol` absent
+        // or null).
+        let mut symbols = Vec::new();
+        match v.get("symbol") {
+            Some(Value::String(s)) => symbols.push(symbol_key(s)),
+            None | Some(Value::Null) => {}
+            Some(_) => bail!(
+                "{}:{line}: field \"symbol\" is not a string",
+                path.display()
+            ),
+        }
         let extra = v
             .get("parameters")
             .and_then(|p| p.get("symbols"))
@@ -183,6 +193,12 @@ pub fn read_truth(path: &Path) -> anyhow::Result<Vec<Truth>> {
             if !symbols.contains(&s) {
                 symbols.push(s);
             }
+        }
+        if symbols.is_empty() {
+            bail!(
+                "{}:{line}: missing string field \"symbol\" (or a \"symbols\" list)",
+                path.display()
+            );
         }
         out.push(Truth {
             detector,
@@ -496,6 +512,8 @@ mod tests {
                 "\n\n",
                 r#"{"detector":"coordinated_buying","symbol":"X","start_ns":5,"end_ns":6,"#,
                 r#""parameters":{"symbols":["X","Y\u0000\u0000"]}}"#,
+                "\n",
+                r#"{"detector":"coordinated_buying","symbol":null,"symbols":["P","Q","R"],"start_ns":1,"end_ns":2}"#,
                 "\n"
             ),
         )
@@ -506,12 +524,16 @@ mod tests {
                 r#"{"detector":"spoofing","symbol":"AAPL","event_ts_ns":34200700000000,"extra":[1]}"#,
                 "\n",
                 r#"{"detector":"coordinated_buying","symbol":"Y   ","event_ts_ns":6}"#,
+                "\n",
+                r#"{"detector":"coordinated_buying","symbol":"Q","event_ts_ns":2}"#,
                 "\n"
             ),
         )
         .unwrap();
         let truth = read_truth(&labels).unwrap();
         assert_eq!(truth[0].symbols, ["AAPL"]);
+        assert_eq!(truth.len(), 3);
+        assert_eq!(truth[2].symbols, ["P", "Q", "R"]);
         assert_eq!(
             (truth[0].start_ns, truth[0].end_ns),
             (34_200_000_000_000, 34_200_500_000_000)
@@ -522,6 +544,13 @@ mod tests {
         assert_eq!(s["spoofing"].precision, Some(1.0));
         assert_eq!(s["coordinated_buying"].recall, Some(1.0));
         // Not integers: a clear error naming the line and the field.
+        fs::write(
+            &labels,
+            r#"{"detector":"spoofing","start_ns":1,"end_ns":2}"#,
+        )
+        .unwrap();
+        let e = format!("{:#}", read_truth(&labels).unwrap_err());
+        assert!(e.contains(":1:") && e.contains("symbol"), "{e}");
         for bad in [r#""start_ns":-1"#, r#""start_ns":1.5"#, r#""start_ns":"x""#] {
             fs::write(
                 &labels,
