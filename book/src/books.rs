@@ -1264,6 +1264,31 @@ impl Books {
         &mut self.books[i]
     }
 
+    /// Names `book` from an ITCH add's stock field when no Stock Directory message has named it (a capture that
+    /// starts after the directory, a feed that sends none): its adds carry the symbol, so its events and alerts do
+    /// not go out nameless. A later directory message names it again. Reads the book's first line, which the add
+    /// touches anyway; the naming itself runs once per book.
+    #[inline(always)]
+    pub(crate) fn name_from_add(&mut self, book: u16, stock: [u8; 8]) {
+        if book != 0
+            && self
+                .books
+                .get(book as usize)
+                .is_none_or(|b| b.symbol == Symbol::EMPTY)
+        {
+            self.name_unnamed(book, Symbol::from_bytes(stock));
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn name_unnamed(&mut self, book: u16, symbol: Symbol) {
+        if !symbol.is_empty() {
+            self.symbols.insert(book, symbol);
+            self.book_mut(book).symbol = symbol;
+        }
+    }
+
     /// Sets the symbol of `book` (IEX interning).
     pub(crate) fn name_book(&mut self, book: u16, symbol: Symbol) {
         self.book_mut(book).symbol = symbol;

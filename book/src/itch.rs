@@ -41,26 +41,32 @@ impl Books {
         let st = Stamp::new(h.timestamp.get(), seq);
         let loc = h.stock_locate.get();
         match *msg {
-            Message::AddOrder(m) => self.add_into(
-                ev,
-                st,
-                loc,
-                m.order_ref(),
-                Side::from_itch(m.side()),
-                i64::from(m.price()),
-                m.shares(),
-                [0; 4],
-            ),
-            Message::AddOrderMpid(m) => self.add_into(
-                ev,
-                st,
-                loc,
-                m.order_ref(),
-                Side::from_itch(m.side()),
-                i64::from(m.price()),
-                m.shares(),
-                m.attribution().0,
-            ),
+            Message::AddOrder(m) => {
+                self.name_from_add(loc, m.stock().0);
+                self.add_into(
+                    ev,
+                    st,
+                    loc,
+                    m.order_ref(),
+                    Side::from_itch(m.side()),
+                    i64::from(m.price()),
+                    m.shares(),
+                    [0; 4],
+                )
+            }
+            Message::AddOrderMpid(m) => {
+                self.name_from_add(loc, m.stock().0);
+                self.add_into(
+                    ev,
+                    st,
+                    loc,
+                    m.order_ref(),
+                    Side::from_itch(m.side()),
+                    i64::from(m.price()),
+                    m.shares(),
+                    m.attribution().0,
+                )
+            }
             Message::OrderExecuted(m) => self.execute_into(
                 ev,
                 st,
