@@ -42,30 +42,12 @@ impl Books {
         let loc = h.stock_locate.get();
         match *msg {
             Message::AddOrder(m) => {
-                self.name_from_add(loc, m.stock().0);
-                self.add_into(
-                    ev,
-                    st,
-                    loc,
-                    m.order_ref(),
-                    Side::from_itch(m.side()),
-                    i64::from(m.price()),
-                    m.shares(),
-                    [0; 4],
-                )
+                let add = (m.order_ref(), m.side(), m.price(), m.shares());
+                self.itch_add_into(ev, st, loc, m.stock().0, add, [0; 4])
             }
             Message::AddOrderMpid(m) => {
-                self.name_from_add(loc, m.stock().0);
-                self.add_into(
-                    ev,
-                    st,
-                    loc,
-                    m.order_ref(),
-                    Side::from_itch(m.side()),
-                    i64::from(m.price()),
-                    m.shares(),
-                    m.attribution().0,
-                )
+                let add = (m.order_ref(), m.side(), m.price(), m.shares());
+                self.itch_add_into(ev, st, loc, m.stock().0, add, m.attribution().0)
             }
             Message::OrderExecuted(m) => self.execute_into(
                 ev,
@@ -136,5 +118,30 @@ impl Books {
             _ => return false,
         }
         true
+    }
+
+    /// An ITCH add (`A`, or `F` with its MPID): names the book from the stock field if nothing named it yet, then
+    /// adds the order (`add`: reference, side byte, price, shares).
+    #[inline(always)]
+    fn itch_add_into(
+        &mut self,
+        ev: &mut BookEvent,
+        st: Stamp,
+        loc: u16,
+        stock: [u8; 8],
+        (reference, side, price, shares): (u64, u8, u32, u32),
+        mpid: [u8; 4],
+    ) {
+        self.name_from_add(loc, stock);
+        self.add_into(
+            ev,
+            st,
+            loc,
+            reference,
+            Side::from_itch(side),
+            i64::from(price),
+            shares,
+            mpid,
+        );
     }
 }
