@@ -244,8 +244,7 @@ impl Books {
         symbol: Symbol,
         code: u8,
     ) {
-        self.symbols.insert(book, symbol);
-        self.book_mut(book).symbol = symbol;
+        self.set_name(book, symbol);
         self.event(ev, st, book, EventKind::Directory);
         ev.code = code;
         self.finish(book, ev, false);
@@ -1284,9 +1283,14 @@ impl Books {
     #[inline(never)]
     fn name_unnamed(&mut self, book: u16, symbol: Symbol) {
         if !symbol.is_empty() {
-            self.symbols.insert(book, symbol);
-            self.book_mut(book).symbol = symbol;
+            self.set_name(book, symbol);
         }
+    }
+
+    /// Names ITCH book `book` (its directory entry and the book itself).
+    fn set_name(&mut self, book: u16, symbol: Symbol) {
+        self.symbols.insert(book, symbol);
+        self.book_mut(book).symbol = symbol;
     }
 
     /// Sets the symbol of `book` (IEX interning).

@@ -84,6 +84,12 @@ pub(crate) fn tick_at(fixed: Price, price: Price) -> Price {
     }
 }
 
+/// `to − from` as `f64`, computed without overflow (garbage prices — an IEX price is any `i64` — must not wrap).
+#[inline]
+pub(crate) fn price_diff(to: Price, from: Price) -> f64 {
+    (to as i128 - from as i128) as f64
+}
+
 /// How many ticks `price` lies behind `best` on `side` (≤ 0 = at or through the best), rounded up.
 #[inline]
 pub(crate) fn ticks_behind(side: Side, price: Price, best: Price, tick: Price) -> i64 {

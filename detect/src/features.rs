@@ -360,8 +360,7 @@ impl FeatureSnapshot {
             0
         };
         let move_bps = if first_price > 0 && last_window_price > 0 {
-            // In i128: garbage prices must not overflow.
-            (last_window_price as i128 - first_price as i128) as f64 / first_price as f64 * 1e4
+            crate::ctx::price_diff(last_window_price, first_price) / first_price as f64 * 1e4
         } else {
             0.0
         };

@@ -34,7 +34,7 @@ use book::{EventKind, Price, Side};
 
 use crate::alert::{Alert, DetectorKind, EvidenceOrder, Value};
 use crate::config::{MarkingTheCloseConfig, NS_PER_MS};
-use crate::ctx::{dir, Ctx, NewOrder, Withdrawal};
+use crate::ctx::{dir, price_diff, Ctx, NewOrder, Withdrawal};
 use crate::window::SlidingWindow;
 
 /// Volume and notional (ticks × shares) of executions.
@@ -304,9 +304,7 @@ impl MarkingTheClose {
         } else {
             return;
         };
-        // In i128: garbage prices must not overflow.
-        let dev = (sw.last_price as i128 - reference as i128) as f64 * 1e4 / reference as f64
-            * dir(sw.aggressor);
+        let dev = price_diff(sw.last_price, reference) * 1e4 / reference as f64 * dir(sw.aggressor);
         if dev < self.cfg.min_deviation_bps {
             return;
         }

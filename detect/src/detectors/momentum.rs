@@ -31,7 +31,7 @@ use book::{Price, Side};
 
 use crate::alert::{Alert, DetectorKind, EvidenceOrder};
 use crate::config::{MomentumIgnitionConfig, NS_PER_MS};
-use crate::ctx::{dir, Ctx};
+use crate::ctx::{dir, price_diff, Ctx};
 
 #[derive(Debug, Clone, Copy, Default)]
 struct ExecRec {
@@ -130,8 +130,7 @@ fn move_bps(side: Side, from: Price, to: Price) -> f64 {
     if from <= 0 {
         return 0.0;
     }
-    // In i128: garbage prices (an IEX price is any i64) must not overflow.
-    (to as i128 - from as i128) as f64 * 1e4 / from as f64 * dir(side)
+    price_diff(to, from) * 1e4 / from as f64 * dir(side)
 }
 
 /// The momentum-ignition detector.
@@ -176,9 +175,8 @@ impl MomentumIgnition {
             } else {
                 let side = a.opposite();
                 let d = dir(side);
-                // In i128: garbage prices must not overflow.
-                let total = (ig.peak_price as i128 - ig.start_price as i128) as f64 * d;
-                let back = (ig.peak_price as i128 - x.price as i128) as f64 * d;
+                let total = price_diff(ig.peak_price, ig.start_price) * d;
+                let back = price_diff(ig.peak_price, x.price) * d;
                 if total > 0.0 && back >= self.cfg.retrace_fraction * total {
                     let total_bps = move_bps(side, ig.start_price, ig.peak_price);
                     self.emit(c, side, &ig, total_bps, back / total, out);
