@@ -870,6 +870,36 @@ fn coord_anon_burst(s: &mut Sim, t: u64) {
     s.finish();
 }
 
+/// A symbol counts for the 3 s windows that hold its latest unusual buy, not only its first one.
+#[test]
+fn coordinated_buying_anonymous_symbol_unusual_again() {
+    // Symbol 10 turns unusual at t + 150 ms (its 4th buy), symbol 11 at t + 2.5 s, symbol 12 at t + 3.2 s: 10's
+    // first unusual buy is then 3.05 s old. With `again`, 10 buys once more at t + 2.9 s (5 in its window, still
+    // unusual), so 10, 11 and 12 are unusual within 3 s.
+    let run = |again: bool| {
+        let (mut s, t) = coord_setup(4);
+        let mut buys: Vec<(u64, u16)> = (0..4u64).map(|j| (t + j * 50 * MS, 10)).collect();
+        buys.extend((0..4u64).map(|j| (t + 2_200 * MS + j * 100 * MS, 11)));
+        if again {
+            buys.push((t + 2_900 * MS, 10));
+        }
+        buys.extend((0..4u64).map(|j| (t + 2_950 * MS + j * 83 * MS, 12)));
+        for (ts, loc) in buys {
+            s.aggress(ts, loc, Side::Buy, 100, 11 * D);
+        }
+        s.add(t + 5 * S, 13, Side::Buy, 9 * D, 100); // completes the last sweep
+        s.finish();
+        s
+    };
+    let s = run(false);
+    assert!(s.of("coordinated_buying").is_empty(), "{:#?}", s.alerts);
+    let s = run(true);
+    let a = s.of("coordinated_buying");
+    assert_eq!(a.len(), 1, "{:#?}", s.alerts);
+    assert_eq!(a[0].symbol.as_str(), "CO2");
+    assert_eq!(a[0].evidence.get("symbols"), Some(Value::U(3)));
+}
+
 #[test]
 fn coordinated_buying_anonymous_warm_up_and_trailing_peak() {
     // No trade before the burst: continuous trading starts with it, there is no baseline yet, nothing is judged.

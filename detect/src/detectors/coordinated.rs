@@ -59,6 +59,7 @@ struct MpidSlot {
 #[derive(Debug, Clone, Copy)]
 struct Hot {
     book: u16,
+    /// When the symbol last qualified as unusual (it counts for the windows that hold that time).
     hot_ts: u64,
     count: u32,
     baseline: f64,
@@ -397,6 +398,8 @@ impl CoordinatedBuying {
         let mut e = *o;
         e.role = "buy_order";
         if let Some(h) = self.hot.iter_mut().flatten().find(|h| h.book == o.book) {
+            // Unusual again: the symbol counts for the 3 s windows that hold this buy.
+            h.hot_ts = ts;
             h.count = count;
             h.baseline = baseline;
             h.last = e;
