@@ -225,7 +225,7 @@ impl EvidenceOrder {
         }
     }
 
-    const EMPTY: EvidenceOrder = EvidenceOrder {
+    pub(crate) const EMPTY: EvidenceOrder = EvidenceOrder {
         role: "",
         action: EventKind::None,
         ts_ns: 0,

@@ -325,7 +325,8 @@ pub struct MarkingTheCloseConfig {
     pub vwap_window_ms: u64,
     /// Last price after the aggressive order ≥ this many bps from that VWAP, in the order's direction.
     pub min_deviation_bps: f64,
-    /// Large orders tracked at once per symbol.
+    /// Large orders watched at once per symbol (an order leaves when it is withdrawn or filled; a large order
+    /// entered while all are taken is not watched, and counted in the stats' evicted orders).
     pub max_tracked_per_symbol: usize,
 }
 
@@ -339,7 +340,7 @@ impl Default for MarkingTheCloseConfig {
             cancel_window_ms: 10_000,
             vwap_window_ms: 300_000,
             min_deviation_bps: 30.0,
-            max_tracked_per_symbol: 8,
+            max_tracked_per_symbol: 32,
         }
     }
 }

@@ -261,7 +261,9 @@ impl DetectorSet {
             b += 2 * c.momentum_ignition.max_tracked_executions as u64 * 16 + 2 * 220;
         }
         if c.marking_the_close.enabled {
-            b += c.marking_the_close.max_tracked_per_symbol as u64 * 120 + 60 * 32;
+            b += c.marking_the_close.max_tracked_per_symbol as u64
+                * crate::detectors::close::WATCH_SLOT_BYTES
+                + 60 * 32;
         }
         if c.coordinated_buying.enabled {
             b += 30 * 4 + 60 * 4;
@@ -776,6 +778,11 @@ impl Detectors {
                     d.add_trade(s, ts, ev.price, ev.qty);
                 }
             }
+            if d.watching() && ev.remaining == 0 {
+                if let Some(s) = st.close.as_mut() {
+                    d.on_filled(s, ev.order_ref);
+                }
+            }
         }
         if let Some(d) = self.coordinated.as_mut() {
             d.note_trade(ts);
@@ -835,6 +842,15 @@ impl Detectors {
             if d.wants_vwap(ts) && printed && ev.kind != EventKind::Trade {
                 if let Some(s) = st.close.as_mut() {
                     d.add_trade(s, ts, ev.price, ev.qty);
+                }
+            }
+            // A displayed order filled (an execution of a displayed order that left none).
+            if d.watching()
+                && matches!(ev.kind, EventKind::Execute | EventKind::ExecuteWithPrice)
+                && ev.remaining == 0
+            {
+                if let Some(s) = st.close.as_mut() {
+                    d.on_filled(s, ev.order_ref);
                 }
             }
         }

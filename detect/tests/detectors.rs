@@ -596,6 +596,39 @@ fn marking_the_close_cancel_variant() {
         .is_empty());
 }
 
+/// Eight large buys entered from 15:55 fill the watch list (8 places here); `filled` of them are then filled by
+/// executions, the rest rest. A ninth large buy entered at 15:58 and cancelled at 15:59:55 is watched only if a
+/// filled order freed its place.
+fn close_watch_list(filled: usize) -> Sim {
+    let mut cfg = only("marking_the_close");
+    cfg.marking_the_close.max_tracked_per_symbol = 8;
+    let mut s = Sim::with(cfg);
+    s.standard_book(L, "MARK", hms(15, 50, 0));
+    let refs: Vec<u64> = (0..8u64)
+        .map(|i| s.add(hms(15, 55, 1) + i * S, L, Side::Buy, 10 * D - 3 * C, 1_000))
+        .collect();
+    for (i, &r) in refs.iter().take(filled).enumerate() {
+        s.exec(hms(15, 56, 0) + i as u64 * S, L, r, 1_000);
+    }
+    let r = s.add(hms(15, 58, 0), L, Side::Buy, 10 * D - C, 1_000);
+    s.delete(hms(15, 59, 55), L, r);
+    s.finish();
+    s
+}
+
+#[test]
+fn marking_the_close_filled_orders_leave_the_watch_list() {
+    let s = close_watch_list(4);
+    let a = s.of("marking_the_close");
+    assert_eq!(a.len(), 1, "{:#?}", s.alerts);
+    assert_eq!(a[0].evidence.get("variant"), Some(Value::text(b"cancel")));
+    assert_eq!(s.set.stats().evicted_orders, 0);
+    // All eight still resting: the ninth is not watched (counted), nothing fires.
+    let s = close_watch_list(0);
+    assert!(s.of("marking_the_close").is_empty(), "{:#?}", s.alerts);
+    assert_eq!(s.set.stats().evicted_orders, 1);
+}
+
 /// Trades at 10.00/10.01 from 15:50 (VWAP ≈ 10.005), then at `at` an aggressive buy of `qty` sweeping offers that
 /// were stacked at 10.01 .. 10.01 + `levels` cents.
 fn close_push(at: u64, qty: u32, levels: i64) -> Sim {

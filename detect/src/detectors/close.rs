@@ -100,10 +100,26 @@ struct Watched {
     add: EvidenceOrder,
 }
 
+/// Heap bytes per watched-order slot (the reference and the order).
+pub(crate) const WATCH_SLOT_BYTES: u64 = (std::mem::size_of::<Watched>() + 8) as u64;
+
+impl Watched {
+    const EMPTY: Watched = Watched {
+        order_ref: 0,
+        side: Side::None,
+        size: 0,
+        median: 0,
+        add: EvidenceOrder::EMPTY,
+    };
+}
+
 /// Per-symbol marking-the-close state.
 #[derive(Debug, Clone)]
 pub(crate) struct CloseSym {
-    watched: Box<[Option<Watched>]>,
+    /// Reference of the order watched in each slot (0 = free): what a withdrawal or a fill scans, 8 per line.
+    refs: Box<[u64]>,
+    /// The watched orders, by slot.
+    watched: Box<[Watched]>,
     active: u32,
     vwap: SlidingWindow<VolNotional, 60>,
     pushed: [bool; 2],
@@ -112,11 +128,24 @@ pub(crate) struct CloseSym {
 impl CloseSym {
     pub(crate) fn new(cfg: &MarkingTheCloseConfig) -> Self {
         CloseSym {
-            watched: vec![None; cfg.max_tracked_per_symbol].into_boxed_slice(),
+            refs: vec![0; cfg.max_tracked_per_symbol].into_boxed_slice(),
+            watched: vec![Watched::EMPTY; cfg.max_tracked_per_symbol].into_boxed_slice(),
             active: 0,
             vwap: SlidingWindow::new(cfg.vwap_window_ms * NS_PER_MS),
             pushed: [false; 2],
         }
+    }
+
+    /// Stops watching `order_ref`; returns the order if it was watched.
+    #[inline]
+    fn unwatch(&mut self, order_ref: u64) -> Option<Watched> {
+        if order_ref == 0 || self.active == 0 {
+            return None;
+        }
+        let i = self.refs.iter().position(|&r| r == order_ref)?;
+        self.refs[i] = 0;
+        self.active -= 1;
+        Some(self.watched[i])
     }
 
     /// VWAP window totals as of `ts` (advances the window).
@@ -212,19 +241,22 @@ impl MarkingTheClose {
         out: &mut impl FnMut(&Alert),
     ) {
         let ts = c.ts();
-        if s.active > 0 && w.gone {
-            if let Some(slot) = s
-                .watched
-                .iter_mut()
-                .find(|w2| w2.is_some_and(|x| x.order_ref == w.order_ref))
-            {
-                let wch = slot.take().expect("found");
-                s.active -= 1;
+        if w.gone {
+            if let Some(wch) = s.unwatch(w.order_ref) {
                 self.watching -= 1;
                 if ts >= self.cancel_from && ts < self.close {
                     self.emit_cancel(c, &wch, out);
                 }
             }
+        }
+    }
+
+    /// An execution that filled the resting order `order_ref` (none left): it can no longer be cancelled, so it is
+    /// no longer watched (its slot serves the next large order).
+    #[inline]
+    pub(crate) fn on_filled(&mut self, s: &mut CloseSym, order_ref: u64) {
+        if s.unwatch(order_ref).is_some() {
+            self.watching -= 1;
         }
     }
 
@@ -236,6 +268,7 @@ impl MarkingTheClose {
         if self.in_window(ts)
             && median > 0
             && n.side != Side::None
+            && n.order_ref != 0
             && n.qty as f64 >= self.cfg.size_multiple * median as f64
         {
             let mut add = EvidenceOrder::from_event("large_order", c.ev);
@@ -248,8 +281,9 @@ impl MarkingTheClose {
                 median,
                 add,
             };
-            if let Some(slot) = s.watched.iter_mut().find(|x| x.is_none()) {
-                *slot = Some(w);
+            if let Some(i) = s.refs.iter().position(|&r| r == 0) {
+                s.refs[i] = n.order_ref;
+                s.watched[i] = w;
                 s.active += 1;
                 self.watching += 1;
             } else {
