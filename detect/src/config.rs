@@ -288,7 +288,8 @@ pub struct MomentumIgnitionConfig {
     pub retrace_within_ms: u64,
     /// ... opposite-aggressor executions bring the price back at least this fraction of the move.
     pub retrace_fraction: f64,
-    /// Executions remembered per symbol and side (an upper bound for the count in one window).
+    /// Execution records kept per symbol and side; past this many in a window the newest records are merged (the
+    /// count and the start of a run stay exact, see the detector's docs).
     pub max_tracked_executions: usize,
 }
 

@@ -525,6 +525,21 @@ fn momentum_ignition_fires_on_the_definition() {
     assert!((fr - 0.5).abs() < 1e-9);
 }
 
+/// A run of more executions than the ring keeps records of (64 by default): its start price still measures the move.
+#[test]
+fn momentum_ignition_long_runs() {
+    for n in [64, 65, 100, 200, 1_000] {
+        let s = momentum(n, 20, 0.5, 3 * S);
+        let a = s.of("momentum_ignition");
+        assert_eq!(a.len(), 1, "{n} executions: {:#?}", s.alerts);
+        assert_eq!(a[0].evidence.get("start_price"), Some(Value::Price(50 * D)));
+        assert_eq!(
+            a[0].evidence.get("ignition_executions"),
+            Some(Value::U(n as u64))
+        );
+    }
+}
+
 #[test]
 fn momentum_ignition_near_misses() {
     // 9 executions only.

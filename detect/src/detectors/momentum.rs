@@ -38,14 +38,23 @@ struct ExecRec {
     ts: u64,
     /// Last price before this execution (0 = none).
     before: Price,
+    /// Executions this record stands for (more than 1 once the ring has been full: see [`ExecRing::push`]).
+    n: u32,
 }
 
-/// Ring of recent executions for one aggressor side.
+/// Ring of recent executions for one aggressor side, with the number of executions it holds.
+///
+/// When it is full, the two newest records are merged (the older one's time and price stand for both) before the
+/// new one is appended: the oldest records — the start of a run, whose price measures the move — stay exact
+/// however many executions a run has, and so does the count; only pruning by age then drops a merged record's
+/// younger executions with its older one (early, never late).
 #[derive(Debug, Clone)]
 struct ExecRing {
     buf: Box<[ExecRec]>,
     head: usize,
     len: usize,
+    /// Executions in the ring (the sum of the records' `n`).
+    count: usize,
 }
 
 impl ExecRing {
@@ -54,22 +63,32 @@ impl ExecRing {
             buf: vec![ExecRec::default(); cap.max(1)].into_boxed_slice(),
             head: 0,
             len: 0,
+            count: 0,
         }
     }
     #[inline]
     fn push(&mut self, r: ExecRec) {
         let cap = self.buf.len();
+        self.count += r.n as usize;
+        if self.len == cap {
+            let newest = (self.head + cap - 1) % cap;
+            if cap == 1 {
+                self.buf[newest].n += r.n;
+                return;
+            }
+            let prev = (self.head + cap - 2) % cap;
+            self.buf[prev].n += self.buf[newest].n;
+            self.buf[newest] = r;
+            return;
+        }
         let i = (self.head + self.len) % cap;
         self.buf[i] = r;
-        if self.len == cap {
-            self.head = (self.head + 1) % cap;
-        } else {
-            self.len += 1;
-        }
+        self.len += 1;
     }
     #[inline]
     fn prune(&mut self, oldest: u64) {
         while self.len > 0 && self.buf[self.head].ts < oldest {
+            self.count -= self.buf[self.head].n as usize;
             self.head = (self.head + 1) % self.buf.len();
             self.len -= 1;
         }
@@ -80,6 +99,7 @@ impl ExecRing {
     }
     fn clear(&mut self) {
         self.len = 0;
+        self.count = 0;
     }
 }
 
@@ -189,7 +209,7 @@ impl MomentumIgnition {
 
         // Ignition in this direction.
         let ring = &mut s.rings[ai];
-        ring.push(ExecRec { ts, before });
+        ring.push(ExecRec { ts, before, n: 1 });
         ring.prune(ts.saturating_sub(self.window_ns));
         match &mut s.armed[ai] {
             Some(ig) if ts <= ig.deadline => {
@@ -203,7 +223,7 @@ impl MomentumIgnition {
             }
             slot => {
                 *slot = None;
-                if ring.len >= self.cfg.min_executions && ts >= s.quiet_until[ai] {
+                if ring.count >= self.cfg.min_executions && ts >= s.quiet_until[ai] {
                     let first = ring.first().expect("non-empty");
                     let start = first.before;
                     let mv = move_bps(a, start, x.price);
@@ -216,7 +236,7 @@ impl MomentumIgnition {
                             start_ts: first.ts,
                             peak_ts: ts,
                             deadline: ts.saturating_add(self.retrace_ns),
-                            executions: ring.len,
+                            executions: ring.count,
                             first: ev,
                             peak: ev,
                         });
