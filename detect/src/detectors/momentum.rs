@@ -3,8 +3,9 @@
 //! **Definition** (defaults in brackets, all in [`MomentumIgnitionConfig`]): at least `min_executions` [10]
 //! executions with the same aggressor side within `window_ms` [2 s] moving the last price at least `min_move_bps`
 //! [30 bps] in the aggressor's direction (from the last price before the first of those executions to the price of
-//! the latest); then, within `retrace_within_ms` [10 s] of the last ignition execution, an execution with the
-//! opposite aggressor side at a price that retraces at least `retrace_fraction` [50 %] of the move.
+//! the latest); then, within `retrace_within_ms` [10 s] of the last ignition execution (the last that extended the
+//! move), an execution with the opposite aggressor side at a price that retraces at least `retrace_fraction` [50 %]
+//! of the move.
 //!
 //! ITCH semantics: `E`/`C` execute a resting order, so the aggressor is the side opposite the order's side; `P`
 //! carries the side of the resting non-displayed order (configurable, see
