@@ -752,10 +752,9 @@ fn coordinated_buying_by_mpid() {
         );
     }
     let a = s.of("coordinated_buying");
-    assert_eq!(a.len(), 1, "{:#?}", s.alerts);
+    assert_eq!(per_symbol_episode(&a), ["CO2", "CO0", "CO1"]);
     assert_eq!(a[0].evidence.get("variant"), Some(Value::text(b"mpid")));
     assert_eq!(a[0].evidence.get("symbols"), Some(Value::U(3)));
-    assert_eq!(a[0].symbol.as_str(), "CO2");
     let syms: Vec<_> = a[0]
         .evidence
         .orders()
@@ -763,6 +762,29 @@ fn coordinated_buying_by_mpid() {
         .map(|o| o.symbol.as_str().to_string())
         .collect();
     assert_eq!(syms, ["CO0", "CO1", "CO2"]);
+}
+
+/// The alerts of one coordinated episode: one per symbol, the same record but for `symbol` / `stock_locate`
+/// (`completing_symbol` names the first one's). Returns their symbols in order.
+fn per_symbol_episode(a: &[&detect::Alert]) -> Vec<String> {
+    assert!(!a.is_empty());
+    let first = a[0];
+    assert_eq!(
+        first.evidence.get("completing_symbol"),
+        Some(Value::text(first.symbol.as_str().as_bytes()))
+    );
+    for x in a {
+        let mut y = **x;
+        y.symbol = first.symbol;
+        y.stock_locate = first.stock_locate;
+        assert_eq!(alert_json(&y), alert_json(first));
+    }
+    let syms: Vec<String> = a.iter().map(|x| x.symbol.as_str().to_string()).collect();
+    let mut distinct = syms.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), syms.len(), "{syms:?}");
+    syms
 }
 
 #[test]
@@ -842,7 +864,7 @@ fn coordinated_buying_anonymous() {
     }
     s.add(t + 5 * S, 13, Side::Buy, 9 * D, 100); // completes the last sweep
     let a = s.of("coordinated_buying");
-    assert_eq!(a.len(), 1, "{:#?}", s.alerts);
+    assert_eq!(per_symbol_episode(&a), ["CO2", "CO0", "CO1"]);
     assert_eq!(
         a[0].evidence.get("variant"),
         Some(Value::text(b"anonymous"))
@@ -943,8 +965,7 @@ fn coordinated_buying_anonymous_symbol_unusual_again() {
     assert!(s.of("coordinated_buying").is_empty(), "{:#?}", s.alerts);
     let s = run(true);
     let a = s.of("coordinated_buying");
-    assert_eq!(a.len(), 1, "{:#?}", s.alerts);
-    assert_eq!(a[0].symbol.as_str(), "CO2");
+    assert_eq!(per_symbol_episode(&a), ["CO2", "CO0", "CO1"]);
     assert_eq!(a[0].evidence.get("symbols"), Some(Value::U(3)));
 }
 
@@ -980,7 +1001,7 @@ fn coordinated_buying_anonymous_warm_up_and_trailing_peak() {
     let mut cfg = only("coordinated_buying");
     cfg.coordinated_buying.anon_exceed_trailing_peak = false;
     let s = burst_first(cfg);
-    assert_eq!(s.of("coordinated_buying").len(), 1, "{:#?}", s.alerts);
+    assert_eq!(s.of("coordinated_buying").len(), 3, "{:#?}", s.alerts);
 }
 
 #[test]

@@ -15,8 +15,9 @@
 //!   `anon_baseline_window_ms` [5 min] before the current 5-s bucket, scaled to the window length) and ≥
 //!   `anon_min_orders_per_symbol` [4]. The symbols must become unusual within `window_ms` of each other.
 //!
-//! One alert per episode: after an alert, that MPID (or, for the anonymous variant, any set of symbols) stays quiet
-//! for `window_ms`, and the symbols that contributed cannot contribute again within that time.
+//! One episode, one alert per symbol (see **Alerts**): after an episode, that MPID (or, for the anonymous variant, any
+//! set of symbols) stays quiet for `window_ms`, and the symbols that contributed cannot contribute again within that
+//! time.
 //!
 //! Public definitions encoded: MAR Annex I A indicator (a) as specified by EU Delegated Regulation 2016/522 Annex II
 //! Section 1 paragraph 1(a)(i) — "unusual concentration of transactions and/or orders to trade, whether generally,
@@ -24,11 +25,14 @@
 //! with no other apparent justification than to increase the price; MAR Article 12(1)(a) (orders giving false or
 //! misleading signals as to demand), here across related instruments.
 //!
-//! **Alert**: completed by the order that brings the count of symbols to the minimum; `symbol` = that order's
-//! symbol (the others are in the evidence); `side` buy; window = earliest contributing order → completing order;
-//! evidence: `variant` (`"mpid"`/`"anonymous"`), `mpid`, `symbols`, and the contributing orders (anonymous: for each
-//! symbol its latest qualifying order, with `count_in_window` and `baseline_per_window` figures for the completing
-//! symbol).
+//! **Alerts**: one per symbol of the episode, all completed by the order that brings the count of symbols to the
+//! minimum (same `event_ts_ns`, `seq`, window, score and evidence), with `symbol` / `stock_locate` set to each symbol
+//! in turn — the completing order's symbol first, then the others in the order of the evidence's orders —
+//! so that a consumer keyed by symbol (a Kafka partition, a case queue, a label per symbol) sees the episode in every
+//! symbol it involves. `side` buy; window = earliest contributing order → completing order; evidence: `variant`
+//! (`"mpid"`/`"anonymous"`), `mpid`, `symbols`, `completing_symbol`, and the contributing orders (anonymous: for
+//! each symbol its latest qualifying order, with `count_in_window` and `baseline_per_window` figures for the
+//! completing symbol).
 //! **Score**: symbols / min_symbols (capped 10) — for the anonymous variant multiplied by the geometric mean of the
 //! completing symbol's rate multiple / anon_rate_multiple (capped 10), square-rooted.
 
@@ -329,14 +333,24 @@ impl CoordinatedBuying {
             .figure("symbols", nb)
             .figure("orders", slot.len)
             .figure("span_ns", ts.saturating_sub(first.ts_ns));
+        a.evidence.figure(
+            "completing_symbol",
+            Value::text(o.symbol.as_str().as_bytes()),
+        );
+        let mut syms = [(0u16, Symbol::EMPTY); MPID_RING];
+        let mut ns = 0;
         for k in 0..slot.len {
             let mut e = slot.ring[(slot.head + k) % MPID_RING];
             e.role = "buy_order";
             a.evidence.order(e);
+            if !syms[..ns].iter().any(|&(b, _)| b == e.book) {
+                syms[ns] = (e.book, e.symbol);
+                ns += 1;
+            }
         }
         slot.len = 0;
         slot.quiet_until = ts.saturating_add(self.window_ns);
-        out(&a);
+        emit_per_symbol(&mut a, &syms[..ns], out);
     }
 
     fn on_anonymous_buy(
@@ -452,17 +466,38 @@ impl CoordinatedBuying {
             .figure("trailing_peak", peak)
             .figure("chance", chance)
             .figure("span_ns", ts.saturating_sub(start));
+        a.evidence.figure(
+            "completing_symbol",
+            Value::text(o.symbol.as_str().as_bytes()),
+        );
         let until = ts.saturating_add(self.window_ns);
         self.anon_quiet_until = until;
         self.used_until_max = until;
+        let mut syms = [(0u16, Symbol::EMPTY); HOT];
+        let mut ns = 0;
         for h in self.hot.iter_mut() {
             if let Some(hh) = h.take() {
                 a.evidence.order(hh.last);
+                syms[ns] = (hh.book, hh.last.symbol);
+                ns += 1;
                 if let Some(u) = self.used.iter_mut().find(|(_, t)| *t <= ts) {
                     *u = (hh.book, until);
                 }
             }
         }
-        out(&a);
+        emit_per_symbol(&mut a, &syms[..ns], out);
+    }
+}
+
+/// Hands out the alert `a` (built for the completing order's symbol) once for that symbol, then once for each other
+/// symbol of `syms` (book, symbol) in their order: the same record and evidence, `symbol` and `stock_locate` set to
+/// that symbol's.
+fn emit_per_symbol(a: &mut Alert, syms: &[(u16, Symbol)], out: &mut impl FnMut(&Alert)) {
+    let completing = a.stock_locate;
+    out(a);
+    for &(book, symbol) in syms.iter().filter(|&&(b, _)| b != completing) {
+        a.stock_locate = book;
+        a.symbol = symbol;
+        out(a);
     }
 }
