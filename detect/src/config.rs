@@ -137,10 +137,30 @@ pub struct GeneralConfig {
     pub median_min_orders: usize,
     /// The median is recomputed at most once per this many orders (cost/precision trade-off; deterministic).
     pub median_refresh_orders: u32,
-    /// Count ITCH `P` (trades against non-displayed orders) as executions, with the aggressor opposite to the side
-    /// sent. (NASDAQ has sent `B` in that field for every `P` since 2014; set false to ignore `P` for aggressor-side
-    /// logic on such data. `P` always counts in traded volume.)
+    /// Count ITCH `P` (trades against non-displayed orders) as executions for the rules that need an aggressor
+    /// side, with the side given by `hidden_trade_side`. (False: `P` never does. `P` always counts in traded
+    /// volume and as a trade for order-to-trade ratios.)
     pub hidden_trades_as_executions: bool,
+    /// How the side of a `P` is known (see [`HiddenTradeSide`]).
+    pub hidden_trade_side: HiddenTradeSide,
+}
+
+/// How the resting side of an ITCH `P` (a trade against a non-displayed order) is known.
+///
+/// NASDAQ has sent `B` in the `P` message's buy/sell field for every `P` since 2014-07-14 (TotalView-ITCH 5.0
+/// specification), so on real feeds that field tells nothing about the trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HiddenTradeSide {
+    /// From the touch before the trade (the quote rule of Lee and Ready, 1991): at or above the best offer, a buyer
+    /// lifted a hidden sell (aggressor buy); at or below the best bid, a seller hit a hidden buy (aggressor sell);
+    /// strictly inside the spread, or with that side of the book empty, the aggressor is unknown and the trade is
+    /// not an execution for side-dependent rules.
+    #[default]
+    Quote,
+    /// The side sent in the message, taken as the resting hidden order's (aggressor opposite) — for feeds or
+    /// generators that fill that field.
+    Sent,
 }
 
 impl Default for GeneralConfig {
@@ -151,6 +171,7 @@ impl Default for GeneralConfig {
             median_min_orders: 20,
             median_refresh_orders: 16,
             hidden_trades_as_executions: true,
+            hidden_trade_side: HiddenTradeSide::Quote,
         }
     }
 }

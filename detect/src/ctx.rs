@@ -2,10 +2,13 @@
 
 use book::{BookEvent, EventKind, Price, Side};
 
+use crate::config::HiddenTradeSide;
+
 /// An execution with its aggressor side.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Exec {
-    /// Side of the resting order that was executed (ITCH `E`/`C`: the order's side; `P`: the side sent).
+    /// Side of the resting order that was executed (ITCH `E`/`C`: the order's side; `P`: see
+    /// [`hidden_resting_side`]).
     pub resting: Side,
     /// Aggressor side: the opposite of `resting`.
     pub aggressor: Side,
@@ -116,11 +119,34 @@ pub(crate) fn dir(side: Side) -> f64 {
     }
 }
 
-/// Classifies `ev` into the context fields that depend only on the event.
+/// The resting side an ITCH `P` (`ev`) is taken to have executed, from the touch before it (`bid`/`ask`, 0 = that
+/// side empty) or the side sent (see [`HiddenTradeSide`]); [`Side::None`]: no aggressor known, or `P` is not
+/// counted as an execution.
+#[inline]
+pub(crate) fn hidden_resting_side(
+    ev: &BookEvent,
+    as_exec: bool,
+    mode: HiddenTradeSide,
+    bid: Price,
+    ask: Price,
+) -> Side {
+    if !as_exec {
+        return Side::None;
+    }
+    match mode {
+        HiddenTradeSide::Sent => ev.side,
+        HiddenTradeSide::Quote if ask > 0 && ev.price >= ask => Side::Sell,
+        HiddenTradeSide::Quote if bid > 0 && ev.price <= bid => Side::Buy,
+        HiddenTradeSide::Quote => Side::None,
+    }
+}
+
+/// Classifies `ev` into the context fields that depend only on the event (`hidden_resting`: for a `P`, the resting
+/// side from [`hidden_resting_side`]).
 #[inline]
 pub(crate) fn classify(
     ev: &BookEvent,
-    hidden_as_exec: bool,
+    hidden_resting: Side,
 ) -> (Option<Exec>, Option<NewOrder>, Option<Withdrawal>) {
     match ev.kind {
         EventKind::Add => (
@@ -144,10 +170,10 @@ pub(crate) fn classify(
             None,
             None,
         ),
-        EventKind::HiddenTrade if hidden_as_exec && ev.side != Side::None => (
+        EventKind::HiddenTrade if hidden_resting != Side::None => (
             Some(Exec {
-                resting: ev.side,
-                aggressor: ev.side.opposite(),
+                resting: hidden_resting,
+                aggressor: hidden_resting.opposite(),
                 price: ev.price,
                 qty: ev.qty,
                 order_ref: 0,

@@ -20,8 +20,9 @@
 //! them in one table.
 //!
 //! ITCH semantics the detectors rely on: time is ns since midnight (the close, 16:00:00, is 57 600 × 10⁹ ns);
-//! `E`/`C` execute a resting order, so the aggressor is the opposite side; `P` carries the side of the resting
-//! non-displayed order; `Q` is a cross and has no aggressor; `U` replaces an order (the old one is withdrawn, a new
+//! `E`/`C` execute a resting order, so the aggressor is the opposite side; `P` (a trade against a non-displayed
+//! order) takes its side from the touch before it by default (NASDAQ sends `B` in every `P`: see
+//! [`config::HiddenTradeSide`]); `Q` is a cross and has no aggressor; `U` replaces an order (the old one is withdrawn, a new
 //! one with a new reference is entered).
 //!
 //! # Threading and allocation contract

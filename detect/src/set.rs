@@ -4,8 +4,8 @@ use book::event::flags;
 use book::{BookEvent, EventKind, Price, Side, Symbol};
 
 use crate::alert::{Alert, DetectorKind, EvidenceOrder};
-use crate::config::{ConfigError, DetectConfig, NS_PER_MS};
-use crate::ctx::{classify, Ctx, Exec, NewOrder, Withdrawal};
+use crate::config::{ConfigError, DetectConfig, HiddenTradeSide, NS_PER_MS};
+use crate::ctx::{classify, hidden_resting_side, Ctx, Exec, NewOrder, Withdrawal};
 use crate::detectors::close::{CloseSym, MarkingTheClose, Sweep};
 use crate::detectors::coordinated::{CoordSym, CoordinatedBuying};
 use crate::detectors::layering::{LayerSym, Layering};
@@ -145,6 +145,7 @@ struct Detectors {
     fixed_tick: Price,
     median_min: usize,
     hidden_as_exec: bool,
+    hidden_side: HiddenTradeSide,
 }
 
 impl Default for DetectorSet {
@@ -189,6 +190,7 @@ impl DetectorSet {
             fixed_tick: cfg.general.tick_size,
             median_min: cfg.general.median_min_orders,
             hidden_as_exec: cfg.general.hidden_trades_as_executions,
+            hidden_side: cfg.general.hidden_trade_side,
         };
         let mut set = DetectorSet {
             cfg: cfg.clone(),
@@ -448,14 +450,21 @@ impl DetectorSet {
 
         // An aggressive order is complete when anything but its next execution arrives.
         if let Some(p) = &self.d.sweep {
-            let is_exec = displayed_exec
-                || (ev.kind == EventKind::HiddenTrade
-                    && self.d.hidden_as_exec
-                    && ev.side != Side::None);
-            let cont = is_exec
+            // The resting side this event executed, if it is an execution.
+            let resting = if displayed_exec {
+                ev.side
+            } else if ev.kind == EventKind::HiddenTrade {
+                match self.syms.get(ev.book as usize) {
+                    Some(Some(st)) => self.d.hidden_resting(st, ev),
+                    _ => Side::None,
+                }
+            } else {
+                Side::None
+            };
+            let cont = resting != Side::None
                 && p.book == ev.book
                 && p.sweep.ts == ev.ts_ns
-                && p.sweep.aggressor == ev.side.opposite();
+                && p.sweep.aggressor == resting.opposite();
             if !cont {
                 self.d
                     .finish_sweep(&mut self.syms, &mut counted(&mut self.stats, out));
@@ -582,6 +591,19 @@ impl SymbolState {
 }
 
 impl Detectors {
+    /// The resting side the `P` `ev` of the symbol of `st` executed ([`Side::None`]: not an execution for
+    /// side-dependent rules), from the touch before it or the side sent.
+    #[inline]
+    fn hidden_resting(&self, st: &SymbolState, ev: &BookEvent) -> Side {
+        hidden_resting_side(
+            ev,
+            self.hidden_as_exec,
+            self.hidden_side,
+            if st.bid_qty > 0 { st.bid } else { 0 },
+            if st.ask_qty > 0 { st.ask } else { 0 },
+        )
+    }
+
     /// Order-to-trade's window update and quote stuffing's step, for an event with order messages / executions
     /// `orders` / `trades` (every path, in the same place among the steps).
     #[inline(always)]
@@ -799,7 +821,12 @@ impl Detectors {
     #[inline(never)]
     fn on_general(&mut self, st: &mut SymbolState, ev: &BookEvent, emit: &mut impl FnMut(&Alert)) {
         let ts = ev.ts_ns;
-        let (exec, new_order, withdrawal) = classify(ev, self.hidden_as_exec);
+        let hidden = if ev.kind == EventKind::HiddenTrade {
+            self.hidden_resting(st, ev)
+        } else {
+            Side::None
+        };
+        let (exec, new_order, withdrawal) = classify(ev, hidden);
         let is_orders = FeatureCounts::is_order_message(ev.kind);
         let is_trade = FeatureCounts::is_execution(ev.kind);
         let printed = printed(ev);

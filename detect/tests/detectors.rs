@@ -51,6 +51,34 @@ fn spoofing_fires_on_the_definition() {
     assert_eq!(roles, ["spoof_order", "opposite_execution", "cancel"]);
 }
 
+/// The buy spoof of `spoof`, with a `P` (a trade against a hidden order, sent with `sent`) at `price` as the only
+/// trade during its life.
+fn spoof_hidden(price: Price, sent: Side, mode: detect::config::HiddenTradeSide) -> usize {
+    let mut cfg = only("spoofing");
+    cfg.general.hidden_trade_side = mode;
+    let mut s = Sim::with(cfg);
+    let t = s.standard_book(L, "SPOF", T10); // bid 10.00, offer 10.01
+    let big = s.add(t, L, Side::Buy, 10 * D - C, 1_000);
+    s.hidden(t + 300 * MS, L, sent, 100, price);
+    s.delete(t + 900 * MS, L, big);
+    s.finish();
+    s.of("spoofing").len()
+}
+
+/// NASDAQ sends `B` in every `P`: by default its side comes from the touch (at the offer: a buyer lifted a hidden
+/// sell, the opposite side of a buy spoof; at the bid: a seller hit a hidden buy; inside: unknown).
+#[test]
+fn spoofing_hidden_trade_side() {
+    use detect::config::HiddenTradeSide::{Quote, Sent};
+    assert_eq!(spoof_hidden(10 * D + C, Side::Buy, Quote), 1);
+    assert_eq!(spoof_hidden(10 * D, Side::Buy, Quote), 0);
+    assert_eq!(spoof_hidden(10 * D + C / 2, Side::Buy, Quote), 0);
+    assert_eq!(spoof_hidden(10 * D + C / 2, Side::Sell, Quote), 0);
+    // As sent: the side is the resting hidden order's.
+    assert_eq!(spoof_hidden(10 * D + C, Side::Buy, Sent), 0);
+    assert_eq!(spoof_hidden(10 * D + C / 2, Side::Sell, Sent), 1);
+}
+
 #[test]
 fn spoofing_boundaries() {
     // Exactly 5x the median and exactly 2 ticks behind, cancelled at exactly 2 s: all inclusive.

@@ -7,10 +7,9 @@
 //! move), an execution with the opposite aggressor side at a price that retraces at least `retrace_fraction` [50 %]
 //! of the move.
 //!
-//! ITCH semantics: `E`/`C` execute a resting order, so the aggressor is the side opposite the order's side; `P`
-//! carries the side of the resting non-displayed order (configurable, see
-//! [`GeneralConfig::hidden_trades_as_executions`](crate::config::GeneralConfig)); crosses (`Q`) have no aggressor and
-//! are not counted. While an ignition is armed, further same-side executions that extend the move update the peak
+//! ITCH semantics: `E`/`C` execute a resting order, so the aggressor is the side opposite the order's side; a `P`
+//! counts with the side of the touch it traded at, or not at all inside the spread (configurable, see
+//! [`HiddenTradeSide`](crate::config::HiddenTradeSide)); crosses (`Q`) have no aggressor and are not counted. While an ignition is armed, further same-side executions that extend the move update the peak
 //! and restart the retracement clock. One alert per episode: after an alert, no new ignition on that side of the
 //! symbol is armed for `window_ms`.
 //!
