@@ -260,7 +260,10 @@ impl DetectorSet {
             b += 50 * 8 + 60 * 4;
         }
         if c.momentum_ignition.enabled {
-            b += 2 * c.momentum_ignition.max_tracked_executions as u64 * 16 + 2 * 220;
+            b += 2
+                * c.momentum_ignition.max_tracked_executions as u64
+                * crate::detectors::momentum::EXEC_RECORD_BYTES
+                + 2 * 220;
         }
         if c.marking_the_close.enabled {
             b += c.marking_the_close.max_tracked_per_symbol as u64

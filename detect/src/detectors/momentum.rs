@@ -42,6 +42,9 @@ struct ExecRec {
     n: u32,
 }
 
+/// Heap bytes per execution record.
+pub(crate) const EXEC_RECORD_BYTES: u64 = std::mem::size_of::<ExecRec>() as u64;
+
 /// Ring of recent executions for one aggressor side, with the number of executions it holds.
 ///
 /// When it is full, the two newest records are merged (the older one's time and price stand for both) before the
