@@ -168,7 +168,7 @@ impl Default for GeneralConfig {
         GeneralConfig {
             tick_size: 0,
             median_window_orders: 1000,
-            median_min_orders: 20,
+            median_min_orders: 5,
             median_refresh_orders: 16,
             hidden_trades_as_executions: true,
             hidden_trade_side: HiddenTradeSide::Quote,

@@ -79,6 +79,33 @@ fn spoofing_hidden_trade_side() {
     assert_eq!(spoof_hidden(10 * D + C / 2, Side::Sell, Sent), 1);
 }
 
+/// A short scenario: six 100-share orders, then the spoof. The median is known from 5 orders on
+/// (`general.median_min_orders`).
+#[test]
+fn spoofing_after_a_few_orders() {
+    let run = |min: usize| {
+        let mut cfg = only("spoofing");
+        cfg.general.median_min_orders = min;
+        let mut s = Sim::with(cfg);
+        s.directory(L, "SHRT");
+        let t = T10;
+        for i in 0..3u64 {
+            s.add(t + i * MS, L, Side::Buy, 10 * D - i as i64 * C, 100);
+            s.add(t + i * MS, L, Side::Sell, 10 * D + C + i as i64 * C, 100);
+        }
+        let big = s.add(t + 10 * MS, L, Side::Buy, 10 * D - C, 1_000);
+        s.aggress(t + 300 * MS, L, Side::Buy, 100, 11 * D);
+        s.delete(t + 900 * MS, L, big);
+        s.finish();
+        s.of("spoofing").len()
+    };
+    assert_eq!(
+        run(detect::DetectConfig::default().general.median_min_orders),
+        1
+    );
+    assert_eq!(run(7), 0);
+}
+
 #[test]
 fn spoofing_boundaries() {
     // Exactly 5x the median and exactly 2 ticks behind, cancelled at exactly 2 s: all inclusive.
