@@ -11,7 +11,7 @@
 //! | field | meaning |
 //! |---|---|
 //! | `side` | `buy` (+1) / `sell` (−1) / 0: the order's, level's or trade's side (for executions, the *resting* order's) |
-//! | `aggressor` | executions and hidden trades: the aggressor's side (the opposite of the resting order's) |
+//! | `aggressor` | executions: the aggressor's side (the opposite of the resting order's); hidden trades (`P`): from the touch, as the detectors' default `general.hidden_trade_side = "quote"` (at or above the offer +1, at or below the bid −1, inside the spread absent), since NASDAQ sends `B` in every `P` |
 //! | `price` | price of the change in **dollars** (ticks / 10 000): limit price, execution price, new price |
 //! | `qty` | shares of this change (added, executed, cancelled, remaining at deletion, traded) |
 //! | `remaining` | the order's visible shares after the event |
@@ -361,9 +361,10 @@ pub fn from_book(e: &BookEvent) -> CepEvent {
     v[field::PRINTABLE.0 as usize] = flag(flags::PRINTABLE);
     v[field::TOD.0 as usize] = time_of_day(e.ts_ns) as f64;
     v[field::AGGRESSOR.0 as usize] = match e.kind {
-        EventKind::Execute | EventKind::ExecuteWithPrice | EventKind::HiddenTrade => {
-            -side_num(e.side)
-        }
+        EventKind::Execute | EventKind::ExecuteWithPrice => -side_num(e.side),
+        // A `P` leaves the book as it was: the touch after it is the touch it traded against.
+        EventKind::HiddenTrade if e.ask_qty > 0 && e.price >= e.ask_price => 1.0,
+        EventKind::HiddenTrade if e.bid_qty > 0 && e.price <= e.bid_price => -1.0,
         _ => f64::NAN,
     };
     c
