@@ -4,12 +4,22 @@
 //!
 //! Each iteration is one whole `replay` (threads started and joined, output flushed); criterion reports time per
 //! replay and messages/s (`Throughput::Elements` = messages decoded). The files are inflated once, before timing.
+//!
+//! `replay_detect`: what the detectors cost in the pipeline as `tickwatch replay` runs it — one `tickwatch gen`
+//! day (seed 3, 2 M background messages, 100 symbols: the detect bench's input), replayed with every built-in
+//! detector on (`all_detectors`) and with every detector off (`book_only`: the detect stage then skips the
+//! detector set, see `DetectorSet::is_idle`), in two thread layouts: `fused` (receive, book and detect on one
+//! pinned thread, so the figure is the whole pipeline's CPU cost on one core) and `default` (the 2-core layout:
+//! feed + book on core 1, detect on core 0). The pipeline time is the session's own wall clock (what `tickwatch
+//! replay` divides by the messages for its ns/msg), summed by `iter_custom`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use feed::analyze::AnalyzerConfig;
 use feed::capture::Capture;
+use tools::gen::{generate_to_file, Format, GenConfig};
 use tools::runtime::pipeline::Shared;
 use tools::runtime::session::{no_broker, run_session, SessionOptions};
 use tools::runtime::topology::{Config, FeedKind};
@@ -70,5 +80,70 @@ fn replay(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, replay);
+/// Every built-in detector disabled (the book-only pipeline).
+const DETECTORS_OFF: &str = "[spoofing]\nenabled = false\n[layering]\nenabled = false\n\
+[quote_stuffing]\nenabled = false\n[momentum_ignition]\nenabled = false\n\
+[marking_the_close]\nenabled = false\n[coordinated_buying]\nenabled = false\n\
+[order_to_trade]\nenabled = false\n";
+
+/// Receive, book and detect fused on one thread pinned to core 1 (unpinned, with a warning, where it is missing).
+const FUSED: &str = "[[threads]]\nname = \"all\"\nstages = [\"receive\", \"book\", \"detect\"]\n\
+core = 1\nwait = \"spin-then-yield\"\n";
+
+fn replay_detect(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp.path().join("day.pcap");
+    let gen = GenConfig {
+        seed: 3,
+        symbols: 100,
+        messages: 2_000_000,
+        ..GenConfig::default()
+    };
+    generate_to_file(&gen, &day, Format::Pcap).expect("gen");
+    let off = tmp.path().join("off.toml");
+    std::fs::write(&off, DETECTORS_OFF).unwrap();
+    let caps = vec![Capture::open(&day).unwrap()];
+    let mut g = c.benchmark_group("replay_detect");
+    g.sample_size(10);
+    for (layout, config) in [
+        ("fused", Config::parse(FUSED, "fused").unwrap()),
+        ("default", Config::default()),
+    ] {
+        for (name, detectors) in [("book_only", Some(off.as_path())), ("all_detectors", None)] {
+            let mut opts = options(tmp.path().join("alerts.jsonl"));
+            opts.config = config.clone();
+            opts.detectors = detectors.map(Path::to_path_buf);
+            let shared = Shared::default();
+            let res =
+                run_session(&opts, None, &mut CaptureSource::new(&caps, None), &shared).unwrap();
+            assert!(res.end.errors.is_empty(), "{:?}", res.end.errors);
+            let msgs = res.messages();
+            let alerts = res.alerts();
+            // The day has every detector's episodes: all on must alert, all off must not.
+            assert_eq!(alerts == 0, detectors.is_some(), "{name}: {alerts} alerts");
+            eprintln!(
+                "{}",
+                res.summary(&format!("replay_detect {layout}/{name} (warm-up)"))
+            );
+            g.throughput(Throughput::Elements(msgs));
+            g.bench_function(format!("{layout}/{name}"), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let shared = Shared::default();
+                        let res =
+                            run_session(&opts, None, &mut CaptureSource::new(&caps, None), &shared)
+                                .unwrap();
+                        assert_eq!(res.messages(), msgs);
+                        total += res.wall;
+                    }
+                    total
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, replay, replay_detect);
 criterion_main!(benches);

@@ -125,6 +125,8 @@ pub struct DetectorSet {
     sliding: bool,
     /// Whether an event updates feature windows (sliding kept or tumbling records configured).
     features_on: bool,
+    /// See [`DetectorSet::is_idle`].
+    idle: bool,
     sym_bytes: u64,
 }
 
@@ -199,8 +201,10 @@ impl DetectorSet {
             stats: DetectStats::default(),
             sliding: false,
             features_on: cfg.features.tumbling_ms > 0,
+            idle: false,
             sym_bytes: 0,
         };
+        set.idle = set.compute_idle();
         set.sym_bytes = set.estimate_symbol_bytes();
         set.stats.state_bytes =
             (BOOKS * std::mem::size_of::<Option<Box<SymbolState>>>()) as u64 + set.global_bytes();
@@ -351,11 +355,33 @@ impl DetectorSet {
     pub fn keep_sliding_features(&mut self) {
         self.sliding = true;
         self.features_on = true;
+        self.idle = false;
     }
 
     /// Whether the sliding feature windows are kept ([`keep_sliding_features`](Self::keep_sliding_features)).
     pub fn keeps_sliding_features(&self) -> bool {
         self.sliding
+    }
+
+    /// Whether events have nothing to do here: every detector is disabled and no feature window is kept (neither
+    /// sliding nor tumbling). A pipeline may then skip [`on_event`](Self::on_event) altogether (the runtime does:
+    /// that is its book-only configuration); calling it anyway changes nothing but [`stats`](Self::stats)'
+    /// counters.
+    #[inline]
+    pub fn is_idle(&self) -> bool {
+        self.idle
+    }
+
+    fn compute_idle(&self) -> bool {
+        let d = &self.d;
+        !self.features_on
+            && d.spoofing.is_none()
+            && d.layering.is_none()
+            && d.stuffing.is_none()
+            && d.momentum.is_none()
+            && d.close.is_none()
+            && d.coordinated.is_none()
+            && d.otr.is_none()
     }
 
     /// The sliding-window features of `book` as of its last event, if it has been seen and the set keeps sliding

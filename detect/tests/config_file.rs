@@ -23,3 +23,37 @@ fn from_config_overrides_and_reports_errors() {
     let err = DetectorSet::from_config("[nonsense]\n").unwrap_err();
     assert!(err.to_string().contains("nonsense"), "{err}");
 }
+
+#[test]
+fn a_set_is_idle_only_with_every_detector_off_and_no_feature_window() {
+    let names = [
+        "spoofing",
+        "layering",
+        "quote_stuffing",
+        "momentum_ignition",
+        "marking_the_close",
+        "coordinated_buying",
+        "order_to_trade",
+    ];
+    let all_off: String = names
+        .iter()
+        .map(|n| format!("[{n}]\nenabled = false\n"))
+        .collect();
+    assert!(DetectorSet::from_config(&all_off).unwrap().is_idle());
+    assert!(!DetectorSet::default().is_idle());
+    // Any one detector left on keeps the set busy.
+    for keep in names {
+        let t: String = names
+            .iter()
+            .filter(|n| **n != keep)
+            .map(|n| format!("[{n}]\nenabled = false\n"))
+            .collect();
+        assert!(!DetectorSet::from_config(&t).unwrap().is_idle(), "{keep}");
+    }
+    // Tumbling feature records, or sliding features kept for a reader, are work too.
+    let tumbling = format!("{all_off}[features]\ntumbling_ms = 1000\n");
+    assert!(!DetectorSet::from_config(&tumbling).unwrap().is_idle());
+    let mut sliding = DetectorSet::from_config(&all_off).unwrap();
+    sliding.keep_sliding_features();
+    assert!(!sliding.is_idle());
+}

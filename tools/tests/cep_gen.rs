@@ -177,6 +177,46 @@ fn cep_rules_find_the_same_gen_episodes_as_the_builtin_detectors() {
                 std::fs::read(&from_cfg).unwrap(),
                 "seed {seed}: `[cep] rules` in the config gives other alerts than --rules"
             );
+
+            // With every built-in detector off (the detect stage then skips the detector set), the rules alone
+            // give exactly the rule alerts of the combined run, line for line.
+            let off = p("off.toml");
+            let names = [
+                "spoofing",
+                "layering",
+                "quote_stuffing",
+                "momentum_ignition",
+                "marking_the_close",
+                "coordinated_buying",
+                "order_to_trade",
+            ];
+            let text: String = names
+                .iter()
+                .map(|n| format!("[{n}]\nenabled = false\n"))
+                .collect();
+            std::fs::write(&off, text).unwrap();
+            let rules_only = p(&format!("alerts{seed}.rules-only.jsonl"));
+            let mut args = vec!["replay", day.as_str(), "--detectors", off.as_str()];
+            for r in &rule_files {
+                args.extend(["--rules", r.as_str()]);
+            }
+            args.extend(["--alerts-out", rules_only.as_str()]);
+            tw(&args);
+            let combined = std::fs::read_to_string(&alerts_path).unwrap();
+            let rule_lines: Vec<&str> = combined
+                .lines()
+                .filter(|l| {
+                    let v: Value = serde_json::from_str(l).unwrap();
+                    !names.contains(&v["detector"].as_str().unwrap())
+                })
+                .collect();
+            let alone = std::fs::read_to_string(&rules_only).unwrap();
+            assert!(!rule_lines.is_empty(), "seed {seed}: no rule alert");
+            assert_eq!(
+                alone.lines().collect::<Vec<_>>(),
+                rule_lines,
+                "seed {seed}: the rules alone alert otherwise than beside the built-in detectors"
+            );
         }
 
         let all = alerts(Path::new(&alerts_path));

@@ -456,6 +456,7 @@ impl DetectStage for Detect {
     #[inline]
     fn on_event(&mut self, ev: &BookEvent, emit: &mut dyn FnMut(&Alert)) {
         self.events += 1;
+        let set_idle = self.set.is_idle();
         let Detect {
             set,
             cep,
@@ -472,6 +473,8 @@ impl DetectStage for Detect {
             request_snapshots(snap_requests, requests_dropped, a);
         };
         match features.as_mut() {
+            // Every detector off and no feature window: nothing to do (the book-only configuration).
+            _ if set_idle => {}
             Some(sender) => {
                 set.on_event_with_features(ev, &mut alert, &mut |f: &FeatureSnapshot| {
                     if send_item(sender, PubItem::Feature(*f), *live) {
