@@ -31,6 +31,10 @@
 //! (in a target directory of their own: it reduces, not removes, that effect), alternate their `ratio` runs and
 //! compare the full-pipeline figures over several pairs.
 //!
+//! `replay` does the same for the pipeline as `tickwatch replay` runs it (threads, rings, latency stamps, publish
+//! thread): book-only (every detector off) alternated with all detectors, in the fused one-core layout and in the
+//! default 2-core layout (see [`replay_ratio`]).
+//!
 //! Run: `cargo run --release -p benches --example detect_breakdown [NAME] [--once]`. `NAME` runs one figure only;
 //! `--once` runs it once without timing (for `valgrind --tool=cachegrind`; `book` = book only). The generated day is
 //! cached in the system temp directory (`tickwatch-detect-bench-seed3.pcap`, ~190 MB).
@@ -212,6 +216,10 @@ fn main() {
         ratio(&cap, events, &figures[1].1);
         return;
     }
+    if name.as_deref() == Some("replay") {
+        replay_ratio(&path);
+        return;
+    }
     for (n, cfg) in &figures {
         if name.as_ref().is_some_and(|x| x != n) {
             continue;
@@ -255,6 +263,100 @@ fn ratio(cap: &Capture, events: u64, all: &Option<DetectConfig>) {
         ratios[0],
         ratios[ROUNDS - 1],
     );
+}
+
+/// `replay`: the pipeline as `tickwatch replay` runs it (`tools::runtime::session::run_session`: capture reader,
+/// decode, sequencing, books, the detect stage, the publish thread writing alerts as JSON lines, per-stage latency
+/// stamps), book-only (every detector off: the detect stage skips the detector set) alternated with all detectors
+/// (`DISABLE` applies), in the fused one-thread layout (receive + book + detect on core 1: the pipeline's cost on
+/// one core) and in the default 2-core layout. The figure is each session's own ns/msg (its wall clock over the
+/// messages, as `tickwatch replay` prints it); minima of 21 alternated rounds and the median of the rounds' ratios.
+fn replay_ratio(pcap: &std::path::Path) {
+    use tools::runtime::pipeline::Shared;
+    use tools::runtime::session::{no_broker, run_session, SessionOptions};
+    use tools::runtime::topology::{Config, FeedKind};
+    use tools::runtime::wiring::CaptureSource;
+    const ROUNDS: usize = 21;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    };
+    let off = write(
+        "off.toml",
+        DetectorKind::ALL
+            .map(|k| format!("[{}]\nenabled = false\n", k.name()))
+            .concat(),
+    );
+    let all = std::env::var("DISABLE")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            write(
+                "all.toml",
+                v.split(',')
+                    .map(|n| format!("[{n}]\nenabled = false\n"))
+                    .collect(),
+            )
+        });
+    let fused = Config::parse(
+        "[[threads]]\nname = \"all\"\nstages = [\"receive\", \"book\", \"detect\"]\ncore = 1\nwait = \"spin-then-yield\"\n",
+        "fused",
+    )
+    .expect("config");
+    let caps = vec![Capture::open(pcap).expect("capture")];
+    for (layout, config) in [("fused", fused), ("default", Config::default())] {
+        let run = |detectors: Option<&std::path::Path>| {
+            let opts = SessionOptions {
+                config: config.clone(),
+                detectors: detectors.map(std::path::Path::to_path_buf),
+                alerts_out: Some(dir.path().join("alerts.jsonl")),
+                snapshots_out: None,
+                features_out: None,
+                publish: no_broker(),
+                hist_out: None,
+                stats: false,
+                live: false,
+                feed: FeedKind::Auto,
+                analyzer: feed::analyze::AnalyzerConfig::default(),
+                progress: false,
+                total_bytes: None,
+                metrics: None,
+            };
+            let res = run_session(
+                &opts,
+                None,
+                &mut CaptureSource::new(&caps, None),
+                &Shared::default(),
+            )
+            .expect("replay");
+            assert!(res.end.errors.is_empty(), "{:?}", res.end.errors);
+            (
+                res.wall.as_nanos() as f64 / res.messages() as f64,
+                res.alerts(),
+            )
+        };
+        let (mut book, mut full, mut ratios, mut alerts) =
+            (f64::MAX, f64::MAX, Vec::with_capacity(ROUNDS), 0);
+        for _ in 0..ROUNDS {
+            let (b, none) = run(Some(&off));
+            assert_eq!(none, 0, "book-only alerts");
+            let (f, a) = run(all.as_deref());
+            alerts = a;
+            book = book.min(b);
+            full = full.min(f);
+            ratios.push(f / b);
+        }
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "replay {layout:7}: book_only {book:.1} ns/msg, all {full:.1} ns/msg ({alerts} alerts; minima of {ROUNDS} alternated runs): all / book_only = {:.2} (median of the rounds' ratios {:.2}, range {:.2}-{:.2})",
+            full / book,
+            ratios[ROUNDS / 2],
+            ratios[0],
+            ratios[ROUNDS - 1],
+        );
+    }
 }
 
 fn fresh_alerts(evs: &[book::BookEvent], cfg: &DetectConfig) -> u64 {
