@@ -31,7 +31,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use detect::{Alert, DetectorSet};
 use feed::analyze::FeedMessage;
 use feed::capture::{Capture, UdpFilter};
-use tools::gen::{generate_to_file, Format, GenConfig};
+use tools::gen::{generate_to_file, Format};
 
 const SYMBOLS: u16 = 100;
 
@@ -121,12 +121,8 @@ fn timed(
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("day.pcap");
-    let cfg = GenConfig {
-        seed: 3,
-        symbols: SYMBOLS,
-        messages: 2_000_000,
-        ..GenConfig::default()
-    };
+    let cfg = benches::detect_bench_day();
+    assert_eq!(cfg.symbols as u64, u64::from(SYMBOLS));
     let summary = generate_to_file(&cfg, &path, Format::Pcap).expect("gen");
     let cap = Capture::open(&path).expect("capture");
 

@@ -16,36 +16,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use benches::{detect_bench_day, detectors_off_toml, fused_layout, replay_options};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use feed::analyze::AnalyzerConfig;
 use feed::capture::Capture;
-use tools::gen::{generate_to_file, Format, GenConfig};
+use tools::gen::{generate_to_file, Format};
 use tools::runtime::pipeline::Shared;
-use tools::runtime::session::{no_broker, run_session, SessionOptions};
-use tools::runtime::topology::{Config, FeedKind};
+use tools::runtime::session::run_session;
+use tools::runtime::topology::Config;
 use tools::runtime::wiring::CaptureSource;
 
 fn data(rel: &str) -> Option<PathBuf> {
     feed::testdata::require(rel)
-}
-
-fn options(alerts: PathBuf) -> SessionOptions {
-    SessionOptions {
-        config: Config::default(),
-        detectors: None,
-        alerts_out: Some(alerts),
-        snapshots_out: None,
-        features_out: None,
-        publish: no_broker(),
-        hist_out: None,
-        stats: false,
-        live: false,
-        feed: FeedKind::Auto,
-        analyzer: AnalyzerConfig::default(),
-        progress: false,
-        total_bytes: None,
-        metrics: None,
-    }
 }
 
 fn replay(c: &mut Criterion) {
@@ -58,7 +39,7 @@ fn replay(c: &mut Criterion) {
     ] {
         let Some(path) = data(rel) else { continue };
         let caps = vec![Capture::open(&path).unwrap()];
-        let opts = options(tmp.path().join("alerts.jsonl"));
+        let opts = replay_options(tmp.path().join("alerts.jsonl"));
         // Sanity before timing: every message decoded, nothing lost.
         let shared = Shared::default();
         let res = run_session(&opts, None, &mut CaptureSource::new(&caps, None), &shared).unwrap();
@@ -80,37 +61,18 @@ fn replay(c: &mut Criterion) {
     g.finish();
 }
 
-/// Every built-in detector disabled (the book-only pipeline).
-const DETECTORS_OFF: &str = "[spoofing]\nenabled = false\n[layering]\nenabled = false\n\
-[quote_stuffing]\nenabled = false\n[momentum_ignition]\nenabled = false\n\
-[marking_the_close]\nenabled = false\n[coordinated_buying]\nenabled = false\n\
-[order_to_trade]\nenabled = false\n";
-
-/// Receive, book and detect fused on one thread pinned to core 1 (unpinned, with a warning, where it is missing).
-const FUSED: &str = "[[threads]]\nname = \"all\"\nstages = [\"receive\", \"book\", \"detect\"]\n\
-core = 1\nwait = \"spin-then-yield\"\n";
-
 fn replay_detect(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let day = tmp.path().join("day.pcap");
-    let gen = GenConfig {
-        seed: 3,
-        symbols: 100,
-        messages: 2_000_000,
-        ..GenConfig::default()
-    };
-    generate_to_file(&gen, &day, Format::Pcap).expect("gen");
+    generate_to_file(&detect_bench_day(), &day, Format::Pcap).expect("gen");
     let off = tmp.path().join("off.toml");
-    std::fs::write(&off, DETECTORS_OFF).unwrap();
+    std::fs::write(&off, detectors_off_toml()).unwrap();
     let caps = vec![Capture::open(&day).unwrap()];
     let mut g = c.benchmark_group("replay_detect");
     g.sample_size(10);
-    for (layout, config) in [
-        ("fused", Config::parse(FUSED, "fused").unwrap()),
-        ("default", Config::default()),
-    ] {
+    for (layout, config) in [("fused", fused_layout()), ("default", Config::default())] {
         for (name, detectors) in [("book_only", Some(off.as_path())), ("all_detectors", None)] {
-            let mut opts = options(tmp.path().join("alerts.jsonl"));
+            let mut opts = replay_options(tmp.path().join("alerts.jsonl"));
             opts.config = config.clone();
             opts.detectors = detectors.map(Path::to_path_buf);
             let shared = Shared::default();

@@ -44,7 +44,7 @@ use book::replay::replay;
 use book::{Books, StoreConfig};
 use detect::{Alert, DetectConfig, DetectorKind, DetectorSet};
 use feed::capture::{Capture, UdpFilter};
-use tools::gen::{generate_to_file, Format, GenConfig};
+use tools::gen::{generate_to_file, Format};
 
 /// Every detector disabled except `keep` (none when `keep` is `None`).
 fn only(keep: Option<&str>) -> DetectConfig {
@@ -129,13 +129,7 @@ fn main() {
 
     let path = std::env::temp_dir().join("tickwatch-detect-bench-seed3.pcap");
     if !path.exists() {
-        let cfg = GenConfig {
-            seed: 3,
-            symbols: 100,
-            messages: 2_000_000,
-            ..GenConfig::default()
-        };
-        generate_to_file(&cfg, &path, Format::Pcap).expect("gen");
+        generate_to_file(&benches::detect_bench_day(), &path, Format::Pcap).expect("gen");
     }
     let path = std::env::var_os("PCAP").map_or(path, std::path::PathBuf::from);
     let cap = Capture::open(&path).expect("capture");
@@ -273,8 +267,8 @@ fn ratio(cap: &Capture, events: u64, all: &Option<DetectConfig>) {
 /// messages, as `tickwatch replay` prints it); minima of 21 alternated rounds and the median of the rounds' ratios.
 fn replay_ratio(pcap: &std::path::Path) {
     use tools::runtime::pipeline::Shared;
-    use tools::runtime::session::{no_broker, run_session, SessionOptions};
-    use tools::runtime::topology::{Config, FeedKind};
+    use tools::runtime::session::run_session;
+    use tools::runtime::topology::Config;
     use tools::runtime::wiring::CaptureSource;
     const ROUNDS: usize = 21;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -283,12 +277,7 @@ fn replay_ratio(pcap: &std::path::Path) {
         std::fs::write(&p, text).expect("write");
         p
     };
-    let off = write(
-        "off.toml",
-        DetectorKind::ALL
-            .map(|k| format!("[{}]\nenabled = false\n", k.name()))
-            .concat(),
-    );
+    let off = write("off.toml", benches::detectors_off_toml());
     let all = std::env::var("DISABLE")
         .ok()
         .filter(|v| !v.is_empty())
@@ -300,30 +289,13 @@ fn replay_ratio(pcap: &std::path::Path) {
                     .collect(),
             )
         });
-    let fused = Config::parse(
-        "[[threads]]\nname = \"all\"\nstages = [\"receive\", \"book\", \"detect\"]\ncore = 1\nwait = \"spin-then-yield\"\n",
-        "fused",
-    )
-    .expect("config");
+    let fused = benches::fused_layout();
     let caps = vec![Capture::open(pcap).expect("capture")];
     for (layout, config) in [("fused", fused), ("default", Config::default())] {
         let run = |detectors: Option<&std::path::Path>| {
-            let opts = SessionOptions {
-                config: config.clone(),
-                detectors: detectors.map(std::path::Path::to_path_buf),
-                alerts_out: Some(dir.path().join("alerts.jsonl")),
-                snapshots_out: None,
-                features_out: None,
-                publish: no_broker(),
-                hist_out: None,
-                stats: false,
-                live: false,
-                feed: FeedKind::Auto,
-                analyzer: feed::analyze::AnalyzerConfig::default(),
-                progress: false,
-                total_bytes: None,
-                metrics: None,
-            };
+            let mut opts = benches::replay_options(dir.path().join("alerts.jsonl"));
+            opts.config = config.clone();
+            opts.detectors = detectors.map(std::path::Path::to_path_buf);
             let res = run_session(
                 &opts,
                 None,

@@ -1,7 +1,7 @@
 //! `detect/detectors.toml`, the documented default configuration, is exactly `DetectConfig::default()`, and a
 //! partial file overrides only what it names.
 
-use detect::{DetectConfig, DetectorSet};
+use detect::{DetectConfig, DetectorKind, DetectorSet};
 
 #[test]
 fn shipped_file_is_the_default() {
@@ -26,15 +26,7 @@ fn from_config_overrides_and_reports_errors() {
 
 #[test]
 fn a_set_is_idle_only_with_every_detector_off_and_no_feature_window() {
-    let names = [
-        "spoofing",
-        "layering",
-        "quote_stuffing",
-        "momentum_ignition",
-        "marking_the_close",
-        "coordinated_buying",
-        "order_to_trade",
-    ];
+    let names = DetectorKind::ALL.map(|k| k.name());
     let all_off: String = names
         .iter()
         .map(|n| format!("[{n}]\nenabled = false\n"))

@@ -181,15 +181,7 @@ fn cep_rules_find_the_same_gen_episodes_as_the_builtin_detectors() {
             // With every built-in detector off (the detect stage then skips the detector set), the rules alone
             // give exactly the rule alerts of the combined run, line for line.
             let off = p("off.toml");
-            let names = [
-                "spoofing",
-                "layering",
-                "quote_stuffing",
-                "momentum_ignition",
-                "marking_the_close",
-                "coordinated_buying",
-                "order_to_trade",
-            ];
+            let names = detect::DetectorKind::ALL.map(|k| k.name());
             let text: String = names
                 .iter()
                 .map(|n| format!("[{n}]\nenabled = false\n"))

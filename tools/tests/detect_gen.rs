@@ -119,15 +119,7 @@ fn one_day(seed: u64, messages: u64, determinism: bool) {
     );
     let scores: serde_json::Value =
         serde_json::from_slice(&std::fs::read(p("eval.json")).unwrap()).unwrap();
-    for d in [
-        "spoofing",
-        "layering",
-        "quote_stuffing",
-        "momentum_ignition",
-        "marking_the_close",
-        "coordinated_buying",
-        "order_to_trade",
-    ] {
+    for d in detect::DetectorKind::ALL.map(|k| k.name()) {
         assert!(
             scores[d]["labels"].as_u64().unwrap_or(0) > 0,
             "{d}: no labels\n{table}"
