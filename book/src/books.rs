@@ -636,6 +636,7 @@ impl Books {
             ev.order_ts_ns = old.ts_ns;
             ev.mpid = old.mpid;
             ev.remaining = qty;
+            ev.code = crate::event::REPLACE_KEPT_PRIORITY;
             let b = &mut self.books[old.book as usize];
             let lv = b.side_mut(old.side);
             if let Ok(i) = lv.find(old.price) {

@@ -102,7 +102,9 @@ pub enum EventKind {
     /// An order was replaced (ITCH `U`: new reference, loses priority) or modified (DEEP+ `M`: same reference,
     /// `new_order_ref == order_ref`). `order_ref` = old reference, `new_order_ref` = new reference,
     /// `order_price`/`order_ts_ns` describe the old order, `price`/`qty`/`remaining` the new one, and the level
-    /// figures are those of the new price level.
+    /// figures are those of the new price level. `code` = [`REPLACE_KEPT_PRIORITY`] when a DEEP+ modify kept the
+    /// order's time priority (same price, size not increased: the order stayed where it was with fewer shares, a
+    /// partial cancel in effect); 0 otherwise.
     Replace = 6,
     /// A trade against a non-displayed order (ITCH `P`): no book change. `price`, `qty`, `match_number`, `side`
     /// (the non-displayed order's side as sent).
@@ -212,6 +214,10 @@ impl EventKind {
         }
     }
 }
+
+/// [`BookEvent::code`] of a [`EventKind::Replace`] whose order kept its time priority (IEX DEEP+ `M` with the
+/// priority flag, same price, size not increased): the order is the same one, resized.
+pub const REPLACE_KEPT_PRIORITY: u8 = 1;
 
 /// Bit flags of [`BookEvent::flags`].
 pub mod flags {

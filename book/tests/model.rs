@@ -663,14 +663,25 @@ fn fifo_priority_and_replace_moves_to_back() {
     assert_eq!((ev.remaining, ev.order_ts_ns, ev.match_number), (4, 2, 99));
     assert!(ev.has(flags::PRINTABLE));
     // Modify keeping priority (size down) stays in place; a size-up loses priority.
-    b.modify(st(6), 1, 11, 3, 100, true);
+    let ev = b.modify(st(6), 1, 11, 3, 100, true);
     assert_eq!(
         b.queue(1, Side::Buy, 100)
             .map(|o| o.reference)
             .collect::<Vec<_>>(),
         [11, 12, 20]
     );
-    b.modify(st(7), 1, 11, 9, 100, true);
+    // Reported as a replace onto the same reference, marked as keeping priority (the order resized in place).
+    assert_eq!(
+        (ev.kind, ev.order_ref, ev.new_order_ref),
+        (EventKind::Replace, 11, 11)
+    );
+    assert_eq!((ev.qty, ev.remaining, ev.order_ts_ns), (3, 3, 2));
+    assert_eq!(ev.code, book::event::REPLACE_KEPT_PRIORITY);
+    let ev = b.modify(st(7), 1, 11, 9, 100, true);
+    assert_eq!(
+        (ev.kind, ev.new_order_ref, ev.code),
+        (EventKind::Replace, 11, 0)
+    );
     assert_eq!(
         b.queue(1, Side::Buy, 100)
             .map(|o| o.reference)

@@ -40,6 +40,25 @@ pub(crate) struct Withdrawal {
     pub gone: bool,
     /// Whether this is a replace (the tracker must use its own remaining quantity).
     pub replace: bool,
+    /// For a resize in place (an IEX DEEP+ modify that kept the order's priority: same order, fewer or as many
+    /// shares), the shares the order keeps: the shares withdrawn are the tracker's remaining minus these (`qty` is
+    /// then 0, `gone` false). `None` otherwise.
+    pub resize_to: Option<u32>,
+}
+
+impl Withdrawal {
+    /// Shares this withdrawal takes from an order that had `resting` shares: all of them for a replace, down to
+    /// `resize_to` for a resize, else `qty` (at most `resting`).
+    #[inline]
+    pub fn taken_from(&self, resting: u32) -> u32 {
+        if self.replace {
+            resting
+        } else if let Some(keep) = self.resize_to {
+            resting.saturating_sub(keep)
+        } else {
+            self.qty.min(resting)
+        }
+    }
 }
 
 /// Per-event context shared by the detectors.
@@ -189,6 +208,7 @@ pub(crate) fn classify(
                 qty: ev.qty,
                 gone: ev.remaining == 0,
                 replace: false,
+                resize_to: None,
             }),
         ),
         EventKind::Delete => (
@@ -199,8 +219,26 @@ pub(crate) fn classify(
                 qty: ev.qty,
                 gone: true,
                 replace: false,
+                resize_to: None,
             }),
         ),
+        // A DEEP+ modify that kept priority: the same order, resized in place (a partial cancel, no new order).
+        EventKind::Replace
+            if ev.code == book::event::REPLACE_KEPT_PRIORITY
+                && ev.new_order_ref == ev.order_ref =>
+        {
+            (
+                None,
+                None,
+                Some(Withdrawal {
+                    order_ref: ev.order_ref,
+                    qty: 0,
+                    gone: false,
+                    replace: false,
+                    resize_to: Some(ev.qty),
+                }),
+            )
+        }
         EventKind::Replace => (
             None,
             Some(NewOrder {
@@ -214,6 +252,7 @@ pub(crate) fn classify(
                 qty: 0,
                 gone: true,
                 replace: true,
+                resize_to: None,
             }),
         ),
         _ => (None, None, None),

@@ -173,6 +173,26 @@ fn spoofing_replace_counts_as_cancel_and_partial_cancel_waits() {
     assert_eq!(s.of("spoofing").len(), 1);
 }
 
+/// An IEX DEEP+ modify that keeps priority (same price, fewer shares) is the same order resized — a partial
+/// cancel, not a full one; a modify that loses priority is a cancel and a new order, like an ITCH replace.
+#[test]
+fn spoofing_deep_plus_modify_keeping_priority_is_a_partial_cancel() {
+    let run = |keep: bool| {
+        let mut s = Sim::with(only("spoofing"));
+        let t = s.standard_book(L, "MODF", T10);
+        let big = s.add(t, L, Side::Buy, 10 * D, 1_000);
+        s.aggress(t + 100 * MS, L, Side::Buy, 100, 11 * D);
+        s.modify(t + 300 * MS, L, big, 600, 10 * D, keep);
+        let after_modify = s.of("spoofing").len();
+        s.delete(t + 500 * MS, L, big);
+        (after_modify, s.of("spoofing").len())
+    };
+    // Kept priority: still resting (600 shares) until the delete cancels it fully, within 2 s.
+    assert_eq!(run(true), (0, 1));
+    // Lost priority: the modify withdrew the order (the spoof) and entered a new 600-share one.
+    assert_eq!(run(false).0, 1);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Layering
 // ---------------------------------------------------------------------------------------------------------------
@@ -265,6 +285,52 @@ fn layering_fires_on_the_definition() {
             .count(),
         1
     );
+}
+
+/// A DEEP+ modify keeping priority cancels only the shares it removes from a layer order (a replace, or a modify
+/// losing priority, cancels all of them).
+#[test]
+fn layering_deep_plus_modify_keeping_priority_cancels_what_it_removes() {
+    let mut s = Sim::with(only("layering"));
+    let t = s.standard_book(L, "LAYM", T10);
+    let prices = [10 * D + 2 * C, 10 * D + 3 * C, 10 * D + 4 * C];
+    let refs: Vec<u64> = (0..3)
+        .map(|i| s.add(t + i as u64 * 200 * MS, L, Side::Sell, prices[i], 300))
+        .collect();
+    let te = t + 1_400 * MS;
+    s.aggress(te, L, Side::Sell, 100, 9 * D);
+    // Each layer order cut from 300 to 100 shares in place: 600 of 900 cancelled (67 %).
+    for (i, r) in refs.iter().enumerate() {
+        s.modify(te + (100 + 50 * i as u64) * MS, L, *r, 100, prices[i], true);
+    }
+    assert!(s.of("layering").is_empty(), "{:#?}", s.alerts);
+    // One remainder deleted: 700 (78 %); a second: 800 (89 %) completes the layer.
+    s.delete(te + 400 * MS, L, refs[0]);
+    assert!(s.of("layering").is_empty(), "{:#?}", s.alerts);
+    s.delete(te + 450 * MS, L, refs[1]);
+    let a = s.of("layering");
+    assert_eq!(a.len(), 1, "{:#?}", s.alerts);
+    assert_eq!(a[0].evidence.get("layered_shares"), Some(Value::U(900)));
+    assert_eq!(a[0].evidence.get("cancelled_shares"), Some(Value::U(800)));
+
+    // The same cuts losing priority withdraw the orders: the third completes the layer (900 of 900).
+    let mut s = Sim::with(only("layering"));
+    let t = s.standard_book(L, "LAYM", T10);
+    let refs: Vec<u64> = (0..3)
+        .map(|i| s.add(t + i as u64 * 200 * MS, L, Side::Sell, prices[i], 300))
+        .collect();
+    s.aggress(te, L, Side::Sell, 100, 9 * D);
+    for (i, r) in refs.iter().enumerate() {
+        s.modify(
+            te + (100 + 50 * i as u64) * MS,
+            L,
+            *r,
+            100,
+            prices[i],
+            false,
+        );
+    }
+    assert_eq!(s.of("layering").len(), 1, "{:#?}", s.alerts);
 }
 
 #[test]

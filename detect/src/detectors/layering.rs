@@ -13,7 +13,8 @@
 //! of the group in that window belong to the layer, so the cancelled fraction is measured against the whole layer,
 //! never against a convenient subset. While none of an armed layer's orders has been cancelled yet, a later
 //! opposite execution re-arms it (the cancellation window then runs from that execution). Replacing a layer order
-//! (ITCH `U`) withdraws it and counts as cancelling its resting shares. One alert per episode: after an alert, the
+//! (ITCH `U`, or a DEEP+ modify losing priority) withdraws it and counts as cancelling its resting shares; a DEEP+
+//! modify keeping priority counts the shares it removes. One alert per episode: after an alert, the
 //! same side and group arm no new layer for `cancel_within_ms`.
 //!
 //! Public definitions encoded: MAR Annex I A indicator (e) as specified by EU Delegated Regulation 2016/522 Annex II
@@ -546,7 +547,7 @@ impl Layering {
         out: &mut impl FnMut(&Alert),
     ) {
         if s.armed > 0 {
-            self.on_withdrawal_armed(c, s, w.order_ref, w.qty, w.replace, out);
+            self.on_withdrawal_armed(c, s, w, out);
         }
         // Most withdrawals concern untracked orders: the index's filter (in its header line) says so.
         if s.filter.may_hold(w.order_ref) {
@@ -558,11 +559,7 @@ impl Layering {
     #[inline(never)]
     fn withdraw_tracked(&mut self, ts: u64, s: &mut LayerSym, w: Withdrawal) {
         if let Some((remaining, e)) = self.table.remaining_mut(w.order_ref, s.book) {
-            *remaining = if w.replace {
-                0
-            } else {
-                remaining.saturating_sub(w.qty)
-            };
+            *remaining -= w.taken_from(*remaining);
             if w.gone || *remaining == 0 {
                 s.retire_live(
                     &mut self.table,
@@ -727,11 +724,10 @@ impl Layering {
         &mut self,
         c: &Ctx<'_>,
         s: &mut LayerSym,
-        order_ref: u64,
-        qty: u32,
-        replace: bool,
+        w: Withdrawal,
         out: &mut impl FnMut(&Alert),
     ) {
+        let order_ref = w.order_ref;
         let ts = c.ts();
         for arm in s.cold.arms.iter_mut().filter(|a| a.active) {
             if ts > arm.deadline {
@@ -745,11 +741,7 @@ impl Layering {
             else {
                 continue;
             };
-            let q = if replace {
-                m.resting
-            } else {
-                qty.min(m.resting)
-            };
+            let q = w.taken_from(m.resting);
             m.resting -= q;
             m.cancelled += q;
             arm.cancelled += q as u64;

@@ -3,7 +3,8 @@
 //! **Definition** (defaults in brackets, all in [`SpoofingConfig`]): an order of size ≥ `size_multiple` [5] × the
 //! symbol's median displayed order size, placed within `max_distance_ticks` [2] ticks of the best price on its side
 //! (measured against the touch just before it arrived; at or through the touch counts as 0, an empty side as 0),
-//! fully cancelled (delete, cancel of the whole remainder, or replace) within `max_lifetime_ms` [2 000 ms] of its
+//! fully cancelled (delete, cancel of the whole remainder, or replace; a DEEP+ modify keeping priority only resizes
+//! it) within `max_lifetime_ms` [2 000 ms] of its
 //! placement with no execution against it, while at least `min_opposite_executions` [1] executions occurred against
 //! resting orders on the opposite side between its placement and its cancellation.
 //!

@@ -163,6 +163,14 @@ impl Sim {
         r
     }
 
+    /// An IEX DEEP+ style modify of order `r` (same reference): new size and price, keeping priority if asked
+    /// (the book keeps it only at the same price with no more shares).
+    pub fn modify(&mut self, ts: u64, loc: u16, r: u64, qty: u32, price: Price, keep: bool) {
+        let st = self.st(ts);
+        let ev = self.books.modify(st, loc, r, qty, price, keep);
+        self.feed(ev);
+    }
+
     pub fn hidden(&mut self, ts: u64, loc: u16, side: Side, qty: u32, price: Price) {
         let m = self.next_match;
         self.next_match += 1;
