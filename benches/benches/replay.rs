@@ -13,7 +13,7 @@
 //! feed + book on core 1, detect on core 0). The pipeline time is the session's own wall clock (what `tickwatch
 //! replay` divides by the messages for its ns/msg), summed by `iter_custom`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use benches::{detect_bench_day, detectors_off_toml, fused_layout, replay_options};
@@ -39,7 +39,7 @@ fn replay(c: &mut Criterion) {
     ] {
         let Some(path) = data(rel) else { continue };
         let caps = vec![Capture::open(&path).unwrap()];
-        let opts = replay_options(tmp.path().join("alerts.jsonl"));
+        let opts = replay_options(Config::default(), None, tmp.path().join("alerts.jsonl"));
         // Sanity before timing: every message decoded, nothing lost.
         let shared = Shared::default();
         let res = run_session(&opts, None, &mut CaptureSource::new(&caps, None), &shared).unwrap();
@@ -72,9 +72,7 @@ fn replay_detect(c: &mut Criterion) {
     g.sample_size(10);
     for (layout, config) in [("fused", fused_layout()), ("default", Config::default())] {
         for (name, detectors) in [("book_only", Some(off.as_path())), ("all_detectors", None)] {
-            let mut opts = replay_options(tmp.path().join("alerts.jsonl"));
-            opts.config = config.clone();
-            opts.detectors = detectors.map(Path::to_path_buf);
+            let opts = replay_options(config.clone(), detectors, tmp.path().join("alerts.jsonl"));
             let shared = Shared::default();
             let res =
                 run_session(&opts, None, &mut CaptureSource::new(&caps, None), &shared).unwrap();

@@ -46,6 +46,18 @@ use detect::{Alert, DetectConfig, DetectorKind, DetectorSet};
 use feed::capture::{Capture, UdpFilter};
 use tools::gen::{generate_to_file, Format};
 
+/// The detector configuration (TOML) that `DISABLE=a,b` asks for: those detectors off (`None` without it).
+fn disabled_toml() -> Option<String> {
+    std::env::var("DISABLE")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.split(',')
+                .map(|n| format!("[{n}]\nenabled = false\n"))
+                .collect()
+        })
+}
+
 /// Every detector disabled except `keep` (none when `keep` is `None`).
 fn only(keep: Option<&str>) -> DetectConfig {
     let mut t = String::new();
@@ -138,15 +150,9 @@ fn main() {
         ("book_only".into(), None),
         (
             "all".into(),
-            Some(match std::env::var("DISABLE") {
-                Ok(v) if !v.is_empty() => DetectConfig::from_toml_str(
-                    &v.split(',')
-                        .map(|n| format!("[{n}]\nenabled = false\n"))
-                        .collect::<String>(),
-                )
-                .expect("config"),
-                _ => DetectConfig::default(),
-            }),
+            Some(disabled_toml().map_or_else(DetectConfig::default, |t| {
+                DetectConfig::from_toml_str(&t).expect("config")
+            })),
         ),
         ("none".into(), Some(only(None))),
     ];
@@ -278,24 +284,13 @@ fn replay_ratio(pcap: &std::path::Path) {
         p
     };
     let off = write("off.toml", benches::detectors_off_toml());
-    let all = std::env::var("DISABLE")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            write(
-                "all.toml",
-                v.split(',')
-                    .map(|n| format!("[{n}]\nenabled = false\n"))
-                    .collect(),
-            )
-        });
+    let all = disabled_toml().map(|t| write("all.toml", t));
     let fused = benches::fused_layout();
     let caps = vec![Capture::open(pcap).expect("capture")];
     for (layout, config) in [("fused", fused), ("default", Config::default())] {
         let run = |detectors: Option<&std::path::Path>| {
-            let mut opts = benches::replay_options(dir.path().join("alerts.jsonl"));
-            opts.config = config.clone();
-            opts.detectors = detectors.map(std::path::Path::to_path_buf);
+            let opts =
+                benches::replay_options(config.clone(), detectors, dir.path().join("alerts.jsonl"));
             let res = run_session(
                 &opts,
                 None,

@@ -50,12 +50,17 @@ pub fn fused_layout() -> tools::runtime::topology::Config {
     .expect("fused layout")
 }
 
-/// Options of a `tickwatch replay` session at full speed with the default layout, the default detectors and alerts
-/// as JSON lines to `alerts` (no broker, no statistics, no progress).
-pub fn replay_options(alerts: std::path::PathBuf) -> tools::runtime::session::SessionOptions {
+/// Options of a `tickwatch replay` session at full speed with thread layout `config`, the detector configuration
+/// file `detectors` (`None`: the defaults) and alerts as JSON lines to `alerts` (no broker, no statistics, no
+/// progress).
+pub fn replay_options(
+    config: tools::runtime::topology::Config,
+    detectors: Option<&std::path::Path>,
+    alerts: std::path::PathBuf,
+) -> tools::runtime::session::SessionOptions {
     tools::runtime::session::SessionOptions {
-        config: tools::runtime::topology::Config::default(),
-        detectors: None,
+        config,
+        detectors: detectors.map(std::path::Path::to_path_buf),
         alerts_out: Some(alerts),
         snapshots_out: None,
         features_out: None,

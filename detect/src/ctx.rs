@@ -29,34 +29,37 @@ pub(crate) struct NewOrder {
     pub qty: u32,
 }
 
-/// Shares withdrawn from an order by its owner: a partial cancel (`X`), a delete (`D`), or the original order of a
-/// replace (`U`, which cancels it and enters a new one).
+/// Shares withdrawn from an order by its owner: a partial cancel (`X`), a delete (`D`), the original order of a
+/// replace (`U`, which cancels it and enters a new one), or a resize in place (an IEX DEEP+ modify that kept the
+/// order's priority: the same order with fewer or as many shares).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Withdrawal {
     pub order_ref: u64,
-    /// Shares cancelled by this message; for a replace, unknown here (0): the tracker knows the remainder.
-    pub qty: u32,
+    /// The shares this message takes.
+    pub take: Take,
     /// Whether the order has left the book.
     pub gone: bool,
-    /// Whether this is a replace (the tracker must use its own remaining quantity).
-    pub replace: bool,
-    /// For a resize in place (an IEX DEEP+ modify that kept the order's priority: same order, fewer or as many
-    /// shares), the shares the order keeps: the shares withdrawn are the tracker's remaining minus these (`qty` is
-    /// then 0, `gone` false). `None` otherwise.
-    pub resize_to: Option<u32>,
+}
+
+/// What a [`Withdrawal`] takes from the order; the trackers know its resting shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Take {
+    /// These shares (`X`: the cancelled ones; `D`: the remainder).
+    Shares(u32),
+    /// Everything still resting (a replace).
+    All,
+    /// Down to this many shares (a resize in place).
+    DownTo(u32),
 }
 
 impl Withdrawal {
-    /// Shares this withdrawal takes from an order that had `resting` shares: all of them for a replace, down to
-    /// `resize_to` for a resize, else `qty` (at most `resting`).
+    /// Shares this withdrawal takes from an order that had `resting` shares (at most `resting`).
     #[inline]
     pub fn taken_from(&self, resting: u32) -> u32 {
-        if self.replace {
-            resting
-        } else if let Some(keep) = self.resize_to {
-            resting.saturating_sub(keep)
-        } else {
-            self.qty.min(resting)
+        match self.take {
+            Take::Shares(q) => q.min(resting),
+            Take::All => resting,
+            Take::DownTo(keep) => resting.saturating_sub(keep),
         }
     }
 }
@@ -205,10 +208,8 @@ pub(crate) fn classify(
             None,
             Some(Withdrawal {
                 order_ref: ev.order_ref,
-                qty: ev.qty,
+                take: Take::Shares(ev.qty),
                 gone: ev.remaining == 0,
-                replace: false,
-                resize_to: None,
             }),
         ),
         EventKind::Delete => (
@@ -216,10 +217,8 @@ pub(crate) fn classify(
             None,
             Some(Withdrawal {
                 order_ref: ev.order_ref,
-                qty: ev.qty,
+                take: Take::Shares(ev.qty),
                 gone: true,
-                replace: false,
-                resize_to: None,
             }),
         ),
         // A DEEP+ modify that kept priority: the same order, resized in place (a partial cancel, no new order).
@@ -232,10 +231,8 @@ pub(crate) fn classify(
                 None,
                 Some(Withdrawal {
                     order_ref: ev.order_ref,
-                    qty: 0,
+                    take: Take::DownTo(ev.qty),
                     gone: false,
-                    replace: false,
-                    resize_to: Some(ev.qty),
                 }),
             )
         }
@@ -249,10 +246,8 @@ pub(crate) fn classify(
             }),
             Some(Withdrawal {
                 order_ref: ev.order_ref,
-                qty: 0,
+                take: Take::All,
                 gone: true,
-                replace: true,
-                resize_to: None,
             }),
         ),
         _ => (None, None, None),

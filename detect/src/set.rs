@@ -5,7 +5,7 @@ use book::{BookEvent, EventKind, Price, Side, Symbol};
 
 use crate::alert::{Alert, DetectorKind, EvidenceOrder};
 use crate::config::{ConfigError, DetectConfig, HiddenTradeSide, NS_PER_MS};
-use crate::ctx::{classify, hidden_resting_side, Ctx, Exec, NewOrder, Withdrawal};
+use crate::ctx::{classify, hidden_resting_side, Ctx, Exec, NewOrder, Take, Withdrawal};
 use crate::detectors::close::{CloseSym, MarkingTheClose, Sweep};
 use crate::detectors::coordinated::{CoordSym, CoordinatedBuying};
 use crate::detectors::layering::{LayerSym, Layering};
@@ -533,10 +533,8 @@ impl DetectorSet {
                 ev,
                 Withdrawal {
                     order_ref: ev.order_ref,
-                    qty: ev.qty,
+                    take: Take::Shares(ev.qty),
                     gone: true,
-                    replace: false,
-                    resize_to: None,
                 },
                 emit,
             ),
@@ -545,10 +543,8 @@ impl DetectorSet {
                 ev,
                 Withdrawal {
                     order_ref: ev.order_ref,
-                    qty: ev.qty,
+                    take: Take::Shares(ev.qty),
                     gone: ev.remaining == 0,
-                    replace: false,
-                    resize_to: None,
                 },
                 emit,
             ),

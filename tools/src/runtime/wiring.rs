@@ -456,7 +456,6 @@ impl DetectStage for Detect {
     #[inline]
     fn on_event(&mut self, ev: &BookEvent, emit: &mut dyn FnMut(&Alert)) {
         self.events += 1;
-        let set_idle = self.set.is_idle();
         let Detect {
             set,
             cep,
@@ -474,7 +473,7 @@ impl DetectStage for Detect {
         };
         match features.as_mut() {
             // Every detector off and no feature window: nothing to do (the book-only configuration).
-            _ if set_idle => {}
+            _ if set.is_idle() => {}
             Some(sender) => {
                 set.on_event_with_features(ev, &mut alert, &mut |f: &FeatureSnapshot| {
                     if send_item(sender, PubItem::Feature(*f), *live) {
